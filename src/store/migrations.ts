@@ -86,7 +86,9 @@ export function migrate(
         m.up(db);
         const violations = db.pragma('foreign_key_check') as unknown[];
         if (violations.length > 0) {
-          throw new Error(`it leaves ${violations.length} foreign-key violation(s), e.g. ${JSON.stringify(violations[0])}`);
+          throw new Error(
+            `it leaves ${violations.length} foreign-key violation(s), e.g. ${JSON.stringify(violations[0])}`,
+          );
         }
         if (m.version === 1) db.pragma(`application_id = ${APPLICATION_ID}`);
         db.pragma(`user_version = ${m.version}`);

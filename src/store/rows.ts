@@ -1,6 +1,15 @@
 /** SQL row shapes (snake_case, as SQLite returns them) and their conversion to the API types in types.ts. */
 import { parseJson, parseJsonObject } from './json.ts';
-import type { Checkpoint, Comparison, ComparisonStatus, Run, RunKind, RunStatus, RunSummary, SampleSet } from './types.ts';
+import type {
+  Checkpoint,
+  Comparison,
+  ComparisonStatus,
+  Run,
+  RunKind,
+  RunStatus,
+  RunSummary,
+  SampleSet,
+} from './types.ts';
 
 export interface RunRow {
   id: string;
