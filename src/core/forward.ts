@@ -8,7 +8,8 @@ import type { Vec } from './types.ts';
 /** x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, elementwise into out (which may alias x0 or eps). */
 export function qSample(alphaBar: number, x0: Vec, eps: Vec, out: Vec): Vec {
   if (!(alphaBar > 0 && alphaBar <= 1)) throw new RangeError(`alpha-bar must be in (0, 1], got ${alphaBar}`);
-  if (x0.length !== eps.length || out.length !== x0.length) throw new RangeError('qSample: x0, eps and out differ in length');
+  if (x0.length !== eps.length || out.length !== x0.length)
+    throw new RangeError('qSample: x0, eps and out differ in length');
   const a = Math.sqrt(alphaBar);
   const b = Math.sqrt(1 - alphaBar);
   for (let i = 0; i < out.length; i++) out[i] = a * x0[i] + b * eps[i];
@@ -76,7 +77,8 @@ export function posteriorLogVariancesClipped(alphaBars: ArrayLike<number>): Floa
 
 /** out = coefX0 * x0 + coefXt * xt (out may alias either input). */
 export function posteriorMean(c: PosteriorCoefficients, x0: Vec, xt: Vec, out: Vec): Vec {
-  if (x0.length !== xt.length || out.length !== x0.length) throw new RangeError('posteriorMean: x0, xt and out differ in length');
+  if (x0.length !== xt.length || out.length !== x0.length)
+    throw new RangeError('posteriorMean: x0, xt and out differ in length');
   const a = c.coefX0;
   const b = c.coefXt;
   for (let i = 0; i < out.length; i++) out[i] = a * x0[i] + b * xt[i];

@@ -97,7 +97,10 @@ export interface DiscreteSchedule {
   logSnr: Float64Array;
 }
 
-/** sigma = sqrt((1 - abar) / abar): VP timestep -> sigma space (x_sigma = x_vp / sqrt(abar)). */
+/**
+ * sigma = sqrt((1 - abar) / abar): VP timestep -> sigma space (x_sigma = x_vp / sqrt(abar)). 1 - abar cancels for abar
+ * near 1 (relative error ~1e-16 / sigma^2), so code that has a sigma should keep it rather than go through abar.
+ */
 export function sigmaFromAlphaBar(alphaBar: number): number {
   return Math.sqrt((1 - alphaBar) / alphaBar);
 }

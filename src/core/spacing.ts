@@ -54,10 +54,14 @@ export function timestepSpacing(T: number, steps: number, spacing: Spacing, step
   }
   for (let i = 0; i < ts.length; i++) {
     if (ts[i] < 0 || ts[i] > T - 1) {
-      throw new RangeError(`${spacing} spacing (T=${T}, steps=${steps}, offset=${stepsOffset}) gives timestep ${ts[i]} outside [0, ${T - 1}]`);
+      throw new RangeError(
+        `${spacing} spacing (T=${T}, steps=${steps}, offset=${stepsOffset}) gives timestep ${ts[i]} outside [0, ${T - 1}]`,
+      );
     }
     if (i > 0 && ts[i] >= ts[i - 1]) {
-      throw new RangeError(`${spacing} spacing (T=${T}, steps=${steps}) gives duplicate or unordered timestep ${ts[i]}`);
+      throw new RangeError(
+        `${spacing} spacing (T=${T}, steps=${steps}) gives duplicate or unordered timestep ${ts[i]}`,
+      );
     }
   }
   return ts;
@@ -85,7 +89,9 @@ export function discreteSigmas(schedule: DiscreteSchedule, timesteps: readonly n
 export function karrasSigmas(steps: number, sigmaMin: number, sigmaMax: number, rho = 7): Float64Array {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer >= 1, got ${steps}`);
   if (!(sigmaMin > 0 && sigmaMin < sigmaMax && Number.isFinite(sigmaMax))) {
-    throw new RangeError(`Karras sigmas need 0 < sigmaMin < sigmaMax < Infinity, got sigmaMin=${sigmaMin}, sigmaMax=${sigmaMax}`);
+    throw new RangeError(
+      `Karras sigmas need 0 < sigmaMin < sigmaMax < Infinity, got sigmaMin=${sigmaMin}, sigmaMax=${sigmaMax}`,
+    );
   }
   if (!(rho > 0 && Number.isFinite(rho))) throw new RangeError(`rho must be a positive number, got ${rho}`);
   const out = new Float64Array(steps + 1);
