@@ -41,7 +41,8 @@ export async function runCli(
     const error = e as Error & { code?: string };
     // node:util parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes: those are usage errors too.
     const usage = error instanceof UsageError || String(error.code ?? '').startsWith('ERR_PARSE_ARGS');
-    err.write(`diffusion-studio${command ? ` ${name}` : ''}: ${usage ? '' : 'error: '}${error.message}\n`);
+    const oneLine = error.message.replace(/\s*\n\s*/g, ' ').trim();
+    err.write(`diffusion-studio${command ? ` ${name}` : ''}: ${usage ? '' : 'error: '}${oneLine}\n`);
     if (!usage && process.env.DEBUG) err.write(`${error.stack}\n`);
     return usage ? 2 : 1;
   }
