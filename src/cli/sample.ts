@@ -37,6 +37,9 @@ Sampler
   --eta X                 stochasticity (ddim: 0..1, euler-ancestral, dpmpp-2m-sde)
   --variance V            ddpm: beta | beta-tilde
   --order K               unipc (1..3), lms (1..4)
+  --variant bh1|bh2       unipc's B(h)                                                            [bh2]
+  --solver-type T         dpmpp-2m-sde: midpoint | heun                                           [midpoint]
+  --s-churn X             euler, heun: EDM stochastic churn                                       [0]
   --s-noise X             noise multiplier of the stochastic samplers
 Noise and output
   --seed S                seed of the per-sample noise streams                                    [0]
@@ -51,7 +54,15 @@ Noise and output
   --json                  print a JSON summary (NFE, time, sigmas) instead of text
 `;
 
-const SAMPLER_FLAGS = { eta: 'eta', variance: 'variance', order: 'order', 's-noise': 's_noise' } as const;
+const SAMPLER_FLAGS = {
+  eta: 'eta',
+  variance: 'variance',
+  order: 'order',
+  variant: 'variant',
+  'solver-type': 'solver_type',
+  's-churn': 's_churn',
+  's-noise': 's_noise',
+} as const;
 
 async function loadMixture(spec: string): Promise<GaussianMixture> {
   if (!spec.startsWith('gmm:') || spec.length <= 4) {
@@ -102,6 +113,16 @@ async function loadInitNoise(path: string, dim: number, n: number | undefined): 
   return out;
 }
 
+/** Samplers validate their own options when they start: surface those as usage errors, not crashes. */
+async function runChecked<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof RangeError && /option/.test(e.message)) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 export interface SampleSummary {
   model: string;
   formulation: Formulation;
@@ -143,6 +164,9 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
       eta: { type: 'string' },
       variance: { type: 'string' },
       order: { type: 'string' },
+      variant: { type: 'string' },
+      'solver-type': { type: 'string' },
+      's-churn': { type: 'string' },
       's-noise': { type: 'string' },
       seed: { type: 'string' },
       n: { type: 'string' },
@@ -252,7 +276,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
       const base = step * n * dim + first * dim;
       for (let i = 0; i < src.length; i++) dst[base + i] = src[i] * scale;
     };
-    const result = await entry.run(
+    const result = await runChecked(() => entry.run(
       {
         denoiser,
         sigmas: grid.sigmas,
@@ -266,7 +290,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
           : undefined,
       },
       options,
-    );
+    ));
     if (traj) place(traj, steps, result.x, toNative(grid.sigmas[steps]));
     samples.set(result.x, first * dim);
     nfe = result.nfe; // per batch; every batch uses the same count
