@@ -1,7 +1,12 @@
 /** Parsing helpers that turn flag strings into checked values, each failure a UsageError naming the flag. */
 import { UsageError } from './errors.ts';
 
-export function intFlag(name: string, raw: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function intFlag(
+  name: string,
+  raw: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (raw === undefined) return undefined;
   const v = Number(raw);
   if (raw.trim() === '' || !Number.isInteger(v) || v < min || v > max) {
@@ -11,7 +16,11 @@ export function intFlag(name: string, raw: string | undefined, min: number, max 
   return v;
 }
 
-export function floatFlag(name: string, raw: string | undefined, check?: (v: number) => string | null): number | undefined {
+export function floatFlag(
+  name: string,
+  raw: string | undefined,
+  check?: (v: number) => string | null,
+): number | undefined {
   if (raw === undefined) return undefined;
   const v = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number (got "${raw}")`);
@@ -20,7 +29,11 @@ export function floatFlag(name: string, raw: string | undefined, check?: (v: num
   return v;
 }
 
-export function choiceFlag<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
+export function choiceFlag<T extends string>(
+  name: string,
+  raw: string | undefined,
+  choices: readonly T[],
+): T | undefined {
   if (raw === undefined) return undefined;
   if (!(choices as readonly string[]).includes(raw)) {
     throw new UsageError(`--${name} must be one of ${choices.join(', ')} (got "${raw}")`);

@@ -73,7 +73,9 @@ async function loadMixture(spec: string): Promise<GaussianMixture> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `cannot read model file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   let json: unknown;
   try {
@@ -93,7 +95,9 @@ async function loadInitNoise(path: string, dim: number, n: number | undefined): 
   try {
     bytes = await readFile(path);
   } catch (e) {
-    throw new UsageError(`cannot read --init-noise ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `cannot read --init-noise ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   let arr;
   try {
@@ -182,7 +186,12 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
   if (!v.model) throw new UsageError('--model is required (e.g. --model gmm:mixture.json)');
   const formulation = choiceFlag('formulation', v.formulation, ['vp', 'sigma'] as const) ?? 'vp';
   const schedule = choiceFlag('schedule', v.schedule, GRID_SCHEDULES) ?? (formulation === 'vp' ? 'linear' : 'karras');
-  const betaSchedule = choiceFlag('beta-schedule', v['beta-schedule'], ['linear', 'cosine', 'scaled-linear', 'sigmoid'] as const);
+  const betaSchedule = choiceFlag('beta-schedule', v['beta-schedule'], [
+    'linear',
+    'cosine',
+    'scaled-linear',
+    'sigmoid',
+  ] as const);
   const timesteps = intFlag('timesteps', v.timesteps, 2, 100_000);
   const spacing = choiceFlag('spacing', v.spacing, ['linspace', 'leading', 'trailing'] as const);
   const positive = (x: number) => (x > 0 ? null : 'must be positive');
@@ -222,7 +231,11 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
     const def = entry.defaults[key];
     options[key] = typeof def === 'number' ? floatFlag(flag, raw) : raw;
   }
-  if (options.eta !== undefined && samplerName === 'ddim' && !((options.eta as number) >= 0 && (options.eta as number) <= 1)) {
+  if (
+    options.eta !== undefined &&
+    samplerName === 'ddim' &&
+    !((options.eta as number) >= 0 && (options.eta as number) <= 1)
+  ) {
     throw new UsageError(`--eta must be in [0, 1] for ddim (got ${options.eta})`);
   }
   if (options.variance !== undefined && !['beta', 'beta-tilde'].includes(options.variance as string)) {
@@ -276,21 +289,24 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
       const base = step * n * dim + first * dim;
       for (let i = 0; i < src.length; i++) dst[base + i] = src[i] * scale;
     };
-    const result = await runChecked(() => entry.run(
-      {
-        denoiser,
-        sigmas: grid.sigmas,
-        x,
-        noise: new BatchNoise(seed, first, count, dim, StreamPurpose.sampler),
-        onStep: traj || trajX0
-          ? (s) => {
-              if (traj) place(traj, s.i, s.x, toNative(s.sigma));
-              if (trajX0) place(trajX0, s.i, s.x0Pred, 1);
-            }
-          : undefined,
-      },
-      options,
-    ));
+    const result = await runChecked(() =>
+      entry.run(
+        {
+          denoiser,
+          sigmas: grid.sigmas,
+          x,
+          noise: new BatchNoise(seed, first, count, dim, StreamPurpose.sampler),
+          onStep:
+            traj || trajX0
+              ? (s) => {
+                  if (traj) place(traj, s.i, s.x, toNative(s.sigma));
+                  if (trajX0) place(trajX0, s.i, s.x0Pred, 1);
+                }
+              : undefined,
+        },
+        options,
+      ),
+    );
     if (traj) place(traj, steps, result.x, toNative(grid.sigmas[steps]));
     samples.set(result.x, first * dim);
     nfe = result.nfe; // per batch; every batch uses the same count

@@ -121,7 +121,13 @@ export class MixtureDenoiser implements Denoiser {
  * Exact probability-flow ODE solution for a single isotropic Gaussian N(mu, s^2 I) in sigma space:
  * dx/dsigma = (x - D(x; sigma)) / sigma has x(sigma) - mu = (x(sigma0) - mu) * sqrt((s^2 + sigma^2) / (s^2 + sigma0^2)).
  */
-export function gaussianFlow(mu: readonly number[], s: number, x: Vec, sigmaFrom: number, sigmaTo: number): Float64Array {
+export function gaussianFlow(
+  mu: readonly number[],
+  s: number,
+  x: Vec,
+  sigmaFrom: number,
+  sigmaTo: number,
+): Float64Array {
   const dim = mu.length;
   const k = Math.sqrt((s * s + sigmaTo * sigmaTo) / (s * s + sigmaFrom * sigmaFrom));
   const out = new Float64Array(x.length);

@@ -10,13 +10,7 @@
  *   schedule lends its sigmas (useful to compare with a VP run). x_T = z * sigma_0.
  */
 import { type ScheduleName, type DiscreteSchedule, makeSchedule, SCHEDULE_NAMES } from './schedules.ts';
-import {
-  type Spacing,
-  discreteSigmas,
-  karrasSigmas,
-  scheduleSigmaRange,
-  timestepSpacing,
-} from './spacing.ts';
+import { type Spacing, discreteSigmas, karrasSigmas, scheduleSigmaRange, timestepSpacing } from './spacing.ts';
 
 export type Formulation = 'vp' | 'sigma';
 export type GridSchedule = ScheduleName | 'karras';

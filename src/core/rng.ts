@@ -107,7 +107,7 @@ export class NormalStream {
     if (!Number.isInteger(sample) || sample < 0 || sample >= TWO_POW_32) {
       throw new RangeError(`sample index must be a uint32, got ${sample}`);
     }
-    this.k0 = seed % TWO_POW_32 >>> 0;
+    this.k0 = (seed % TWO_POW_32) >>> 0;
     this.k1 = Math.floor(seed / TWO_POW_32) >>> 0;
     this.position = position;
   }
@@ -134,7 +134,15 @@ export class NormalStream {
   /** Uniform in [0, 1) with 32 bits of resolution, from its own block. */
   uniform(): number {
     const block = this.position++;
-    philox4x32(block % TWO_POW_32, Math.floor(block / TWO_POW_32), this.sample, this.purpose, this.k0, this.k1, this.words);
+    philox4x32(
+      block % TWO_POW_32,
+      Math.floor(block / TWO_POW_32),
+      this.sample,
+      this.purpose,
+      this.k0,
+      this.k1,
+      this.words,
+    );
     return this.words[0] / TWO_POW_32;
   }
 }

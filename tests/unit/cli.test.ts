@@ -24,7 +24,17 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 const readNpy = (p: string) => decodeNpy(new Uint8Array(readFileSync(p)));
 
 beforeAll(() => {
-  writeFileSync(mix, JSON.stringify({ weights: [0.3, 0.7], means: [[-2, 0], [2, 1]], stds: [0.3, 0.5] }));
+  writeFileSync(
+    mix,
+    JSON.stringify({
+      weights: [0.3, 0.7],
+      means: [
+        [-2, 0],
+        [2, 1],
+      ],
+      stds: [0.3, 0.5],
+    }),
+  );
 });
 
 describe('diffusion-studio sample', () => {
@@ -32,8 +42,24 @@ describe('diffusion-studio sample', () => {
     const out = join(dir, 'x.npy');
     const traj = join(dir, 'traj.npy');
     const trajX0 = join(dir, 'x0.npy');
-    const r = await cli('sample', '--model', `gmm:${mix}`, '--sampler', 'heun', '--steps', '10', '--n', '50',
-      '--out', out, '--trajectory', traj, '--trajectory-x0', trajX0, '--json');
+    const r = await cli(
+      'sample',
+      '--model',
+      `gmm:${mix}`,
+      '--sampler',
+      'heun',
+      '--steps',
+      '10',
+      '--n',
+      '50',
+      '--out',
+      out,
+      '--trajectory',
+      traj,
+      '--trajectory-x0',
+      trajX0,
+      '--json',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.out);
@@ -55,7 +81,19 @@ describe('diffusion-studio sample', () => {
   it('gives the same samples whatever the batch size', async () => {
     const a = join(dir, 'a.npy');
     const b = join(dir, 'b.npy');
-    const args = ['sample', '--model', `gmm:${mix}`, '--sampler', 'euler-ancestral', '--steps', '8', '--n', '10', '--seed', '3'];
+    const args = [
+      'sample',
+      '--model',
+      `gmm:${mix}`,
+      '--sampler',
+      'euler-ancestral',
+      '--steps',
+      '8',
+      '--n',
+      '10',
+      '--seed',
+      '3',
+    ];
     expect((await cli(...args, '--out', a)).code).toBe(0);
     expect((await cli(...args, '--batch-size', '3', '--out', b)).code).toBe(0);
     expect(Array.from(readNpy(b).data)).toEqual(Array.from(readNpy(a).data));
@@ -68,8 +106,24 @@ describe('diffusion-studio sample', () => {
     const zPath = join(dir, 'z.npy');
     writeFileSync(zPath, encodeNpy(z, [2, 2]));
     const out = join(dir, 'xz.npy');
-    const r = await cli('sample', '--model', `gmm:${mix}`, '--formulation', 'sigma', '--sampler', 'dpmpp-2m',
-      '--steps', '12', '--init-noise', zPath, '--dtype', 'float64', '--out', out, '--json');
+    const r = await cli(
+      'sample',
+      '--model',
+      `gmm:${mix}`,
+      '--formulation',
+      'sigma',
+      '--sampler',
+      'dpmpp-2m',
+      '--steps',
+      '12',
+      '--init-noise',
+      zPath,
+      '--dtype',
+      'float64',
+      '--out',
+      out,
+      '--json',
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out).n).toBe(2);
     const x = readNpy(out);
@@ -87,16 +141,29 @@ describe('diffusion-studio sample', () => {
     ['unknown flag', ['--frobnicate', '1'], /Unknown option '--frobnicate'/],
     ['option of another sampler', ['--sampler', 'euler', '--eta', '0.5'], /--eta is not an option of sampler euler/],
     ['ddim eta out of range', ['--sampler', 'ddim', '--eta', '2'], /--eta must be in \[0, 1\]/],
-    ['steps above timesteps', ['--timesteps', '100', '--steps', '200'], /--steps \(200\) cannot exceed --timesteps \(100\)/],
+    [
+      'steps above timesteps',
+      ['--timesteps', '100', '--steps', '200'],
+      /--steps \(200\) cannot exceed --timesteps \(100\)/,
+    ],
     ['karras flag on discrete grid', ['--sigma-max', '10'], /apply to --schedule karras only/],
-    ['inverted sigma range', ['--schedule', 'karras', '--formulation', 'sigma', '--sigma-min', '5', '--sigma-max', '1'], /--sigma-min \(5\) must be below --sigma-max \(1\)/],
-    ['karras outside the VP range', ['--schedule', 'karras', '--sigma-max', '1000'], /outside the VP model's noise levels/],
+    [
+      'inverted sigma range',
+      ['--schedule', 'karras', '--formulation', 'sigma', '--sigma-min', '5', '--sigma-max', '1'],
+      /--sigma-min \(5\) must be below --sigma-max \(1\)/,
+    ],
+    [
+      'karras outside the VP range',
+      ['--schedule', 'karras', '--sigma-max', '1000'],
+      /outside the VP model's noise levels/,
+    ],
     ['negative seed', ['--seed=-1'], /--seed must be an integer >= 0/],
     ['dash-leading value', ['--seed', '-1'], /Option '--seed' argument is ambiguous\. .*--seed=-XYZ/],
   ];
   for (const [what, args, message] of bad) {
     it(`rejects ${what} with one line and exit 2`, async () => {
-      const withModel = args.some((a) => a === '--model') || what === 'no model' ? args : ['--model', `gmm:${mix}`, ...args];
+      const withModel =
+        args.some((a) => a === '--model') || what === 'no model' ? args : ['--model', `gmm:${mix}`, ...args];
       const r = await cli('sample', ...withModel);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(message);
@@ -119,7 +186,9 @@ describe('diffusion-studio sample', () => {
     expect(r.err).toMatch(/has shape \[2, 3\]; expected \[n, 2\]/);
     const notNpy = join(dir, 'not.npy');
     writeFileSync(notNpy, 'hello');
-    expect((await cli('sample', '--model', `gmm:${mix}`, '--init-noise', notNpy)).err).toMatch(/--init-noise .*not.npy/);
+    expect((await cli('sample', '--model', `gmm:${mix}`, '--init-noise', notNpy)).err).toMatch(
+      /--init-noise .*not.npy/,
+    );
     const zn = join(dir, 'zn.npy');
     writeFileSync(zn, encodeNpy(new Float32Array([0, NaN]), [1, 2]));
     expect((await cli('sample', '--model', `gmm:${mix}`, '--init-noise', zn)).err).toMatch(/NaN or Inf/);
@@ -134,11 +203,16 @@ describe('diffusion-studio sample', () => {
 
   it('runs as an installed binary (npx diffusion-studio)', () => {
     const out = join(dir, 'bin.npy');
-    const stdout = execFileSync('node', ['bin/diffusion-studio.js', 'sample', '--model', `gmm:${mix}`, '--steps', '4',
-      '--n', '3', '--out', out], { encoding: 'utf8' });
+    const stdout = execFileSync(
+      'node',
+      ['bin/diffusion-studio.js', 'sample', '--model', `gmm:${mix}`, '--steps', '4', '--n', '3', '--out', out],
+      { encoding: 'utf8' },
+    );
     expect(stdout).toMatch(/3 samples x 2 dims, 4 steps/);
     const bad = spawnSync('node', ['bin/diffusion-studio.js', 'smaple'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
-    expect(bad.stderr.trim()).toBe('diffusion-studio: unknown command "smaple"; run "diffusion-studio help" for the list');
+    expect(bad.stderr.trim()).toBe(
+      'diffusion-studio: unknown command "smaple"; run "diffusion-studio help" for the list',
+    );
   });
 });

@@ -28,10 +28,22 @@ interface Case {
 }
 
 const grids: Case[] = [
-  { label: 'vp linear linspace 20', args: ['--formulation', 'vp', '--schedule', 'linear', '--spacing', 'linspace', '--steps', '20'] },
-  { label: 'vp cosine trailing 25', args: ['--formulation', 'vp', '--schedule', 'cosine', '--spacing', 'trailing', '--steps', '25'] },
-  { label: 'vp linear leading 10', args: ['--formulation', 'vp', '--schedule', 'linear', '--spacing', 'leading', '--steps', '10'] },
-  { label: 'vp karras(cosine) 12', args: ['--formulation', 'vp', '--schedule', 'karras', '--beta-schedule', 'cosine', '--steps', '12'] },
+  {
+    label: 'vp linear linspace 20',
+    args: ['--formulation', 'vp', '--schedule', 'linear', '--spacing', 'linspace', '--steps', '20'],
+  },
+  {
+    label: 'vp cosine trailing 25',
+    args: ['--formulation', 'vp', '--schedule', 'cosine', '--spacing', 'trailing', '--steps', '25'],
+  },
+  {
+    label: 'vp linear leading 10',
+    args: ['--formulation', 'vp', '--schedule', 'linear', '--spacing', 'leading', '--steps', '10'],
+  },
+  {
+    label: 'vp karras(cosine) 12',
+    args: ['--formulation', 'vp', '--schedule', 'karras', '--beta-schedule', 'cosine', '--steps', '12'],
+  },
   { label: 'sigma karras 18', args: ['--formulation', 'sigma', '--schedule', 'karras', '--steps', '18'] },
 ];
 const samplers: Case[] = [
@@ -49,11 +61,24 @@ const samplers: Case[] = [
   { label: 'lms', args: ['--sampler', 'lms'] },
 ];
 
-const cases = grids.flatMap((g) => samplers.map((s) => ({ label: `${s.label} / ${g.label}`, args: [...s.args, ...g.args] })));
+const cases = grids.flatMap((g) =>
+  samplers.map((s) => ({ label: `${s.label} / ${g.label}`, args: [...s.args, ...g.args] })),
+);
 let reference: { nfe: number; sigmas: number[]; x: number[] }[] = [];
 
 beforeAll(() => {
-  writeFileSync(mix, JSON.stringify({ weights: [0.2, 0.5, 0.3], means: [[-2, 0, 1], [1.5, 1, -1], [0, -2, 0.5]], stds: [0.3, 0.6, 0.2] }));
+  writeFileSync(
+    mix,
+    JSON.stringify({
+      weights: [0.2, 0.5, 0.3],
+      means: [
+        [-2, 0, 1],
+        [1.5, 1, -1],
+        [0, -2, 0.5],
+      ],
+      stds: [0.3, 0.6, 0.2],
+    }),
+  );
   writeFileSync(zPath, encodeNpy(initialNoise(SEED, 0, N, 3, Float64Array), [N, 3]));
   // One Python process runs every case (NumPy's import dominates a single run).
   const driver = `
@@ -71,7 +96,11 @@ for i, argv in enumerate(json.load(sys.stdin)):
 print(json.dumps(results))
 `;
   const argvs = cases.map((c) => ['--model', mix, '--init-noise', zPath, '--seed', String(SEED), ...c.args]);
-  const out = execFileSync('/usr/bin/python3', ['-c', driver], { input: JSON.stringify(argvs), encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync('/usr/bin/python3', ['-c', driver], {
+    input: JSON.stringify(argvs),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   reference = JSON.parse(out);
 }, 60_000);
 
@@ -86,7 +115,21 @@ describe('CLI samples agree with the independent NumPy implementation', () => {
       stdout.on('data', (d) => (text += d));
       stderr.on('data', (d) => (errText += d));
       const code = await runCli(
-        ['sample', '--model', `gmm:${mix}`, '--init-noise', zPath, '--seed', String(SEED), '--dtype', 'float64', '--json', '--out', outPath, ...c.args],
+        [
+          'sample',
+          '--model',
+          `gmm:${mix}`,
+          '--init-noise',
+          zPath,
+          '--seed',
+          String(SEED),
+          '--dtype',
+          'float64',
+          '--json',
+          '--out',
+          outPath,
+          ...c.args,
+        ],
         stdout,
         stderr,
       );
@@ -95,7 +138,9 @@ describe('CLI samples agree with the independent NumPy implementation', () => {
       const summary = JSON.parse(text);
       const ref = reference[i];
       expect(summary.nfe).toBe(ref.nfe);
-      summary.sigmas.forEach((s: number, k: number) => expect(Math.abs(s - ref.sigmas[k])).toBeLessThanOrEqual(1e-12 * Math.max(1, s)));
+      summary.sigmas.forEach((s: number, k: number) =>
+        expect(Math.abs(s - ref.sigmas[k])).toBeLessThanOrEqual(1e-12 * Math.max(1, s)),
+      );
       const ours = decodeNpy(new Uint8Array(readFileSync(outPath))).data;
       const scale = Math.max(...ref.x.map(Math.abs));
       let worst = 0;
