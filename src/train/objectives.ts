@@ -54,10 +54,10 @@ function meanFlat(x: tf.Tensor): tf.Tensor1D {
 }
 
 /** Identity forward, zero gradient: tfjs has no stop_gradient op. */
-export const stopGradient = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x]);
-  return { value: x.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-}) as (x: tf.Tensor) => tf.Tensor;
+export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
+  value: x.clone(),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
 /** Per-timestep coefficients in float64, gathered for a batch. */
 export function timestepCoefficients(schedule: DiscreteSchedule, t: Int32Array) {
