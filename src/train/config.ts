@@ -97,12 +97,18 @@ function check(ok: boolean, message: string): asserts ok {
 }
 
 function oneOf<T extends string>(field: string, v: unknown, choices: readonly T[]): T {
-  check(typeof v === 'string' && (choices as readonly string[]).includes(v), `${field} must be one of ${choices.join(', ')} (got ${JSON.stringify(v)})`);
+  check(
+    typeof v === 'string' && (choices as readonly string[]).includes(v),
+    `${field} must be one of ${choices.join(', ')} (got ${JSON.stringify(v)})`,
+  );
   return v as T;
 }
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  check(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max, `${field} must be an integer in ${min}..${max} (got ${JSON.stringify(v)})`);
+  check(
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max,
+    `${field} must be an integer in ${min}..${max} (got ${JSON.stringify(v)})`,
+  );
   return v as number;
 }
 
