@@ -77,6 +77,8 @@ export const StreamPurpose = {
   data: 3,
   /** Training-time preview samples. */
   preview: 4,
+  /** Initial model parameters (src/model/init.ts); sample index = a hash of the parameter name. */
+  params: 6,
 } as const;
 
 const TWO_POW_32 = 4294967296;

@@ -108,12 +108,14 @@ export async function trainRun(args: {
   config: TrainConfig;
   hooks?: TrainHooks;
   resume: boolean;
+  /** Awaited before every step: a worker passes a macrotask yield so that pause/stop messages get through. */
+  yieldBetweenSteps?: () => Promise<void>;
 }): Promise<TrainOutcome> {
   const { store, checkpoints, runId, config } = args;
   const hooks = args.hooks ?? {};
   const log = (s: string) => hooks.onLog?.(s);
   try {
-    return await trainInner(store, checkpoints, runId, config, hooks, args.resume, log);
+    return await trainInner(store, checkpoints, runId, config, hooks, args.resume, log, args.yieldBetweenSteps);
   } catch (e) {
     const err = e as Error;
     store.updateRunStatus(runId, 'failed', err.message);
@@ -129,6 +131,7 @@ async function trainInner(
   hooks: TrainHooks,
   resume: boolean,
   log: (s: string) => void,
+  yieldBetweenSteps?: () => Promise<void>,
 ): Promise<TrainOutcome> {
   const backend = await chooseBackend(config, log);
   const dataset = await openDataset(datasetSpec(config));
@@ -266,6 +269,7 @@ async function trainInner(
   try {
     if (!state) await saveCheckpoint(); // step 0: a run can always be resumed or forked from its start
     while (step < config.steps) {
+      await yieldBetweenSteps?.();
       let control = hooks.control?.() ?? 'run';
       if (control === 'pause') {
         flushMetrics();

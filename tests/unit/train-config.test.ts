@@ -11,7 +11,11 @@ describe('resolveTrainConfig', () => {
   const bad: [string, unknown, RegExp][] = [
     ['not an object', 3, /must be an object/],
     ['unknown option', { data: { kind: 'toy' }, lerning_rate: 1 }, /unknown training option "lerning_rate"/],
-    ['bad data kind', { data: { kind: 'imagenet' } }, /data.kind must be one of fashion-mnist, mnist, cifar10, folder, toy/],
+    [
+      'bad data kind',
+      { data: { kind: 'imagenet' } },
+      /data.kind must be one of fashion-mnist, mnist, cifar10, folder, toy/,
+    ],
     ['folder without dir', { data: { kind: 'folder' } }, /data.dir is required for an image folder/],
     ['cifar without dir', { data: { kind: 'cifar10' } }, /data.dir is required for cifar10/],
     ['bad toy', { data: { kind: 'toy', toy: 'spiral' } }, /data.toy must be one of/],
