@@ -7,11 +7,12 @@ import { CheckpointManager } from '../../src/checkpoint/manager.ts';
 import { openStore } from '../../src/store/open.ts';
 import { resolveTrainConfig } from '../../src/train/config.ts';
 import { trainRun } from '../../src/train/trainer.ts';
+import type * as Objectives from '../../src/train/objectives.ts';
 
 // Fault injection: the 6th loss evaluation turns NaN (as a diverging run's would); everything else is real.
 const calls = vi.hoisted(() => ({ n: 0, poisonAt: 6 }));
 vi.mock('../../src/train/objectives.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/train/objectives.ts')>();
+  const real = await importOriginal<typeof Objectives>();
   return {
     ...real,
     diffusionLoss: (...args: Parameters<typeof real.diffusionLoss>) => {

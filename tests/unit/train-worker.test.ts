@@ -20,7 +20,10 @@ const jobs = new TrainingJobs({
   runsDir: join(home, 'runs'),
   onEvent: (e) => {
     events.push(e);
-    for (const w of waiters.splice(0)) w.match(e) ? w.resolve(e) : waiters.push(w);
+    for (const w of waiters.splice(0)) {
+      if (w.match(e)) w.resolve(e);
+      else waiters.push(w);
+    }
   },
 });
 afterAll(async () => {
