@@ -18,6 +18,8 @@ export function prepareStatements(db: Database.Database) {
     setRunStatus: p(`UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?`),
     setRunProgress: p(`UPDATE runs SET last_step = ?, last_loss = ?, updated_at = ? WHERE id = ?`),
     setRunName: p(`UPDATE runs SET name = ?, updated_at = ? WHERE id = ?`),
+    setRunEngine: p(`UPDATE runs SET engine = ?, updated_at = ? WHERE id = ?`),
+    setRunConfig: p(`UPDATE runs SET config_json = ?, updated_at = ? WHERE id = ?`),
     setRunNotes: p(`UPDATE runs SET notes = ?, updated_at = ? WHERE id = ?`),
     setRunPinned: p(`UPDATE runs SET pinned = ?, updated_at = ? WHERE id = ?`),
     deleteRun: p(`DELETE FROM runs WHERE id = ?`),

@@ -34,6 +34,7 @@ import {
   type Comparison,
   type ComparisonUpdate,
   type DeletedRun,
+  type JsonObject,
   type MetricPoint,
   type MetricRow,
   type NewCheckpoint,
@@ -163,6 +164,18 @@ export class Store {
       id,
     );
     this.#changeRun(info, id);
+  }
+
+  /** The engine and backend that actually ran (e.g. tfjs-wasm), known only once a backend was chosen. */
+  setRunEngine(id: string, engine: string): Run {
+    this.#changeRun(this.#s.setRunEngine.run(requireText(engine, 'run engine'), this.#now(), id), id);
+    return this.#requireRun(id);
+  }
+
+  /** Replaces a run's config (e.g. `resume --steps` extending a run). */
+  updateRunConfig(id: string, config: JsonObject): Run {
+    this.#changeRun(this.#s.setRunConfig.run(objectToJson(config, 'run config'), this.#now(), id), id);
+    return this.#requireRun(id);
   }
 
   renameRun(id: string, name: string): Run {

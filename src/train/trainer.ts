@@ -189,6 +189,7 @@ async function trainInner(
 
   const engine = `${ENGINE_PREFIX}-${backend}`;
   const params = paramCount(ir);
+  store.setRunEngine(runId, engine);
   store.updateRunStatus(runId, 'running');
   log(
     `${config.preset} model, ${params.toLocaleString('en-US')} parameters, ${engine}, ${dataset.name} (${dataset.size} examples)`,

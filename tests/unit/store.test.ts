@@ -615,3 +615,14 @@ describe('file stores', () => {
     }
   });
 });
+
+describe('run engine and config updates', () => {
+  it('records the engine that ran and a replaced config', () => {
+    const store = openMemoryStore();
+    const run = store.createRun({ name: 'e', kind: 'train', config: { steps: 10 } });
+    expect(store.setRunEngine(run.id, 'tfjs-wasm').engine).toBe('tfjs-wasm');
+    expect(store.updateRunConfig(run.id, { steps: 20 }).config).toEqual({ steps: 20 });
+    expect(() => store.updateRunConfig('missing', { steps: 1 })).toThrow();
+    store.close();
+  });
+});
