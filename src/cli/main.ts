@@ -4,18 +4,36 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
+import { RESUME_HELP, resumeCommand } from './resume.ts';
+import { RUNS_HELP, runsCommand } from './runs.ts';
 import { SAMPLE_HELP, sampleCommand } from './sample.ts';
+import { SAMPLE_RUN_HELP, sampleRunCommand } from './sample-run.ts';
+import { TRAIN_HELP, trainCommand } from './train.ts';
 
 const HELP = `Usage: diffusion-studio <command> [options]
 
 Commands:
-  sample     sample an analytic Gaussian-mixture model with any sampler (see: diffusion-studio sample --help)
+  train      train a diffusion model (fashion-mnist, mnist, cifar10, toy sets, image folders)
+  resume     continue a stopped or crashed training run from its latest checkpoint
+  runs       list training runs, or show one with its checkpoints
+  sample     sample a trained run (--run) or an analytic Gaussian mixture (--model) with any sampler
   help       show this help
+
+See: diffusion-studio <command> --help
 `;
 
-type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<void>;
+/** Resolves to the exit status (default 0): e.g. 130 for a training stopped by Ctrl-C. */
+type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<void | number>;
+
+/** `sample --run ID` samples a trained run, `sample --model gmm:FILE` an analytic mixture. */
+const sampleAny: Command = (argv, out) =>
+  argv.some((a) => a === '--run' || a.startsWith('--run=')) ? sampleRunCommand(argv, out) : sampleCommand(argv, out);
+
 const COMMANDS: Record<string, { run: Command; help: string }> = {
-  sample: { run: sampleCommand, help: SAMPLE_HELP },
+  train: { run: trainCommand, help: TRAIN_HELP },
+  resume: { run: resumeCommand, help: RESUME_HELP },
+  runs: { run: runsCommand, help: RUNS_HELP },
+  sample: { run: sampleAny, help: `${SAMPLE_RUN_HELP}\n${SAMPLE_HELP}` },
 };
 
 export async function runCli(
@@ -35,8 +53,7 @@ export async function runCli(
       out.write(command.help);
       return 0;
     }
-    await command.run(rest, out);
-    return 0;
+    return (await command.run(rest, out)) ?? 0;
   } catch (e) {
     const error = e as Error & { code?: string };
     // node:util parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes: those are usage errors too.

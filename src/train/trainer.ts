@@ -280,6 +280,7 @@ async function trainInner(
       }
       if (control === 'stop') {
         if (lastCheckpointStep !== step) await saveCheckpoint();
+        if (lastLoss !== null) store.updateRunProgress(runId, step, lastLoss);
         store.updateRunStatus(runId, 'cancelled');
         return { runId, status: 'stopped', step, lastLoss, backend: engine, params };
       }

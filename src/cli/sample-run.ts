@@ -1,0 +1,343 @@
+/**
+ * `diffusion-studio sample --run ID`: sample a trained run's checkpoint with any sampler. The network (tfjs) is
+ * wrapped as a VpModel, turned into a sigma-space denoiser over the run's own discrete schedule (vpDenoiser), with
+ * classifier-free guidance for conditional runs, and sampled from per-sample noise streams: the same seed gives the
+ * same samples whatever --batch-size is.
+ *
+ * Images: x0 predictions are clipped to [-1, 1] at every step (DDPM's clip_denoised) and so are the final samples,
+ * in the grid and in the .npy alike.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CheckpointManager, type LoadedCheckpoint } from '../checkpoint/manager.ts';
+import { classifierFreeGuidance, type LabeledDenoiser } from '../core/guidance.ts';
+import { buildNoiseGrid, type NoiseGrid } from '../core/noise-grid.ts';
+import { vpDenoiser } from '../core/parameterization.ts';
+import { BatchNoise, initialNoise, StreamPurpose } from '../core/rng.ts';
+import { getSampler, SAMPLER_NAMES } from '../core/samplers/index.ts';
+import type { Denoiser } from '../core/types.ts';
+import { openDataset, type Dataset } from '../data/dataset.ts';
+import { BACKEND_ORDER, selectBackend, type BackendName } from '../engines/tfjs/backend.ts';
+import { TfjsModel, tfjsVpModel } from '../engines/tfjs/model.ts';
+import { writeNpy } from '../io/npy-file.ts';
+import { encodePng, imagesToGridPng } from '../io/png.ts';
+import { paramCount } from '../model/ir.ts';
+import type { Checkpoint, JsonObject } from '../store/types.ts';
+import { resolveTrainConfig, type TrainConfig } from '../train/config.ts';
+import { datasetSpec, modelFor } from '../train/trainer.ts';
+import { UsageError } from './errors.ts';
+import { choiceFlag, floatFlag, intFlag } from './options.ts';
+import { openStudioStore, requireRun, studioPaths, usageErrors, usageErrorsAsync } from './studio-paths.ts';
+import { DATASET_INFO_FILE, type DatasetInfo } from './train.ts';
+
+export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options]        (a trained run)
+
+  --run ID                the training run (see: diffusion-studio runs)
+  --checkpoint C          checkpoint id or step                                                   [latest good]
+  --ema                   use the EMA weights (usually the better samples) instead of the raw weights
+  --sampler NAME          ${SAMPLER_NAMES.join(' | ')}   [euler]
+  --steps N               sampler steps over the run's own schedule                               [50]
+  --spacing S             linspace | leading | trailing                                           [linspace]
+  --eta --variance --order --variant --solver-type --s-churn --s-noise   sampler options, as for --model
+  --n N                   number of samples                                                       [16]
+  --batch-size B          samples per model call (results do not depend on it)                    [min(n, 64)]
+  --seed S                seed of the per-sample noise streams                                    [0]
+  --class K               conditional runs: every sample of class K (default: classes in turn 0, 1, ...)
+  --guidance W            classifier-free guidance D = D_u + W (D_c - D_u); 1 = plain conditional [1]
+  --grid FILE.png         images: a grid (tiles upscaled by --scale); 2-D toy runs: a scatter plot
+  --scale K               integer upscale of grid tiles                                           [round(56 / H)]
+  --out FILE.npy          the samples, shape [n, H, W, C] for images or [n, D] for vectors
+  --backend B             auto | tensorflow | webgpu | wasm | cpu (tfjs backend of the network)  [auto]
+  --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]
+  --json                  print a JSON summary
+
+Image samples (grid and .npy) are clipped to [-1, 1]. Without --grid and --out, image runs write samples.png
+and vector runs samples.npy.
+`;
+
+const SAMPLER_FLAGS = {
+  eta: 'eta',
+  variance: 'variance',
+  order: 'order',
+  variant: 'variant',
+  'solver-type': 'solver_type',
+  's-churn': 's_churn',
+  's-noise': 's_noise',
+} as const;
+
+/** The checkpoint asked for: a checkpoint id or a step number; else the newest one that loads. */
+async function loadCheckpoint(
+  manager: CheckpointManager,
+  runId: string,
+  checkpoints: readonly Checkpoint[],
+  which: string | undefined,
+  log: (line: string) => void,
+): Promise<LoadedCheckpoint> {
+  if (checkpoints.length === 0) throw new UsageError(`run ${runId} has no checkpoints yet; train it first`);
+  if (which === undefined) {
+    const latest = await usageErrorsAsync(() => manager.loadLatestGood(runId));
+    for (const s of latest.skipped)
+      log(`checkpoint at step ${s.checkpoint.step} is unusable (${s.error}); using an earlier one`);
+    return latest;
+  }
+  const found =
+    checkpoints.find((c) => c.id === which) ??
+    (/^\d+$/.test(which) ? checkpoints.find((c) => c.step === Number(which)) : undefined);
+  if (!found) {
+    throw new UsageError(
+      `run ${runId} has no checkpoint "${which}"; its checkpoints are at steps ${checkpoints.map((c) => c.step).join(', ')}`,
+    );
+  }
+  return manager.load(found.id);
+}
+
+/** What the model was built for: from the run folder's dataset.json, else (older runs) by opening the dataset. */
+async function datasetShape(config: TrainConfig, runDir: string): Promise<Dataset> {
+  let info: DatasetInfo;
+  try {
+    info = JSON.parse(readFileSync(join(runDir, DATASET_INFO_FILE), 'utf8')) as DatasetInfo;
+  } catch {
+    return usageErrorsAsync(() => openDataset(datasetSpec(config)));
+  }
+  return {
+    ...info,
+    size: 0,
+    read() {
+      throw new Error('sampling reads no data');
+    },
+  };
+}
+
+/** A grey scatter plot of 2-D points over [-3, 3]^2 (toy sets are about unit variance); darker = denser. */
+async function scatterPng(points: Float32Array, n: number): Promise<Buffer> {
+  const size = 512;
+  const range = 3;
+  const hits = new Uint16Array(size * size);
+  const toPx = (v: number) => Math.floor(((v + range) / (2 * range)) * size);
+  for (let j = 0; j < n; j++) {
+    const px = toPx(points[2 * j]);
+    const py = size - 1 - toPx(points[2 * j + 1]);
+    for (let dy = 0; dy < 2; dy++)
+      for (let dx = 0; dx < 2; dx++) {
+        const x = px + dx;
+        const y = py + dy;
+        if (x >= 0 && x < size && y >= 0 && y < size) hits[y * size + x] = Math.min(65535, hits[y * size + x] + 1);
+      }
+  }
+  const data = new Uint8Array(size * size).fill(255);
+  for (let i = 0; i < size; i++) data[(size / 2) * size + i] = data[i * size + size / 2] = 215; // the axes
+  hits.forEach((h, i) => {
+    if (h > 0) data[i] = Math.max(0, 140 - 35 * h);
+  });
+  return encodePng({ width: size, height: size, channels: 1, data });
+}
+
+export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      run: { type: 'string' },
+      checkpoint: { type: 'string' },
+      ema: { type: 'boolean' },
+      sampler: { type: 'string' },
+      steps: { type: 'string' },
+      spacing: { type: 'string' },
+      eta: { type: 'string' },
+      variance: { type: 'string' },
+      order: { type: 'string' },
+      variant: { type: 'string' },
+      'solver-type': { type: 'string' },
+      's-churn': { type: 'string' },
+      's-noise': { type: 'string' },
+      n: { type: 'string' },
+      'batch-size': { type: 'string' },
+      seed: { type: 'string' },
+      class: { type: 'string' },
+      guidance: { type: 'string' },
+      grid: { type: 'string' },
+      scale: { type: 'string' },
+      out: { type: 'string' },
+      backend: { type: 'string' },
+      db: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!v.run) throw new UsageError('--run ID is required (see: diffusion-studio runs)');
+  const samplerName = choiceFlag('sampler', v.sampler, SAMPLER_NAMES) ?? 'euler';
+  const steps = intFlag('steps', v.steps, 1, 100_000) ?? 50;
+  const spacing = choiceFlag('spacing', v.spacing, ['linspace', 'leading', 'trailing'] as const);
+  const n = intFlag('n', v.n, 1, 1_000_000) ?? 16;
+  const batchSize = Math.min(intFlag('batch-size', v['batch-size'], 1) ?? 64, n);
+  const seed = intFlag('seed', v.seed, 0) ?? 0;
+  const classFlag = intFlag('class', v.class, 0);
+  const guidance = floatFlag('guidance', v.guidance);
+  const scaleFlag = intFlag('scale', v.scale, 1, 64);
+  const backend = choiceFlag('backend', v.backend, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const) ?? 'auto';
+  if (v.grid !== undefined && !v.grid.toLowerCase().endsWith('.png'))
+    throw new UsageError('--grid must name a .png file');
+
+  const entry = getSampler(samplerName);
+  const options: Record<string, unknown> = {};
+  for (const [flag, key] of Object.entries(SAMPLER_FLAGS)) {
+    const raw = v[flag as keyof typeof v] as string | undefined;
+    if (raw === undefined) continue;
+    if (!(key in entry.defaults)) throw new UsageError(`--${flag} is not an option of sampler ${samplerName}`);
+    options[key] = typeof entry.defaults[key] === 'number' ? floatFlag(flag, raw) : raw;
+  }
+
+  const paths = studioPaths({ db: v.db });
+  const store = openStudioStore(paths.db);
+  try {
+    const run = requireRun(store, v.run, paths);
+    if (run.kind !== 'train') throw new UsageError(`run ${run.id} is a ${run.kind} run, not a trained model`);
+    const config = usageErrors(() => resolveTrainConfig(run.config));
+    if (steps > config.timesteps) {
+      throw new UsageError(`--steps (${steps}) cannot exceed the run's ${config.timesteps} timesteps`);
+    }
+    const manager = new CheckpointManager(store, paths.runs);
+    const log = (line: string) => out.write(`${line}\n`);
+    const loaded = await loadCheckpoint(manager, run.id, store.listCheckpoints(run.id), v.checkpoint, log);
+    const { checkpoint, state } = loaded;
+    const weights = v.ema ? state.ema : state.weights;
+    if (!weights) throw new UsageError(`checkpoint at step ${checkpoint.step} holds no EMA weights; drop --ema`);
+
+    const dataset = await datasetShape(config, dirname(checkpoint.path));
+    const ir = usageErrors(() => modelFor(config, dataset));
+    const image = dataset.shape.length === 3;
+    const numClasses = ir.inputs.label?.numClasses ?? 0;
+    if (numClasses === 0 && (classFlag !== undefined || guidance !== undefined)) {
+      throw new UsageError('--class and --guidance need a conditional run (trained with --cond)');
+    }
+    if (classFlag !== undefined && classFlag >= numClasses) {
+      throw new UsageError(`--class must be in 0..${numClasses - 1} (got ${classFlag})`);
+    }
+    if (v.grid !== undefined && !image && dataset.shape[0] !== 2) {
+      throw new UsageError(`--grid draws images or 2-D points; this run's samples have ${dataset.shape[0]} values`);
+    }
+    const gridPath = v.grid ?? (v.out === undefined && image ? 'samples.png' : undefined);
+    const npyPath = v.out ?? (v.grid === undefined && !image ? 'samples.npy' : undefined);
+
+    let grid: NoiseGrid;
+    try {
+      grid = buildNoiseGrid({
+        formulation: 'vp',
+        schedule: config.schedule,
+        timesteps: config.timesteps,
+        steps,
+        spacing,
+      });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const schedule = grid.schedule!;
+
+    const preference: readonly BackendName[] = backend === 'auto' ? BACKEND_ORDER : [backend];
+    const selected = await selectBackend(preference);
+    const model = TfjsModel.create(ir, weights);
+    const started = performance.now();
+    const dim = model.dim;
+    const samples = new Float32Array(n * dim);
+    let nfe = 0;
+    try {
+      const clipX0 = image ? 1 : undefined;
+      const labeled: LabeledDenoiser = {
+        dim,
+        denoise: (x, sigma, labels) =>
+          vpDenoiser(tfjsVpModel(model, labels), schedule, config.objective, { clipX0 }).denoise(x, sigma),
+      };
+      const labels = numClasses > 0 ? Int32Array.from({ length: n }, (_, j) => classFlag ?? j % numClasses) : undefined;
+      for (let first = 0; first < n; first += batchSize) {
+        const count = Math.min(batchSize, n - first);
+        const denoiser: Denoiser = labels
+          ? classifierFreeGuidance(labeled, labels.subarray(first, first + count), guidance ?? 1)
+          : vpDenoiser(tfjsVpModel(model), schedule, config.objective, { clipX0 });
+        const x = initialNoise(seed, first, count, dim, Float32Array);
+        for (let i = 0; i < x.length; i++) x[i] *= grid.initScale;
+        let result;
+        try {
+          result = await entry.run(
+            { denoiser, sigmas: grid.sigmas, x, noise: new BatchNoise(seed, first, count, dim, StreamPurpose.sampler) },
+            options,
+          );
+        } catch (e) {
+          // Samplers check their options when they start: a bad combination is the user's, not a crash.
+          if (e instanceof RangeError && /option|variance/.test(e.message)) throw new UsageError(e.message);
+          throw e;
+        }
+        samples.set(result.x, first * dim);
+        nfe = result.nfe;
+      }
+    } finally {
+      model.dispose();
+    }
+    const ms = performance.now() - started;
+    if (!samples.every(Number.isFinite)) throw new Error('sampling produced NaN or Inf values');
+    if (image) for (let i = 0; i < samples.length; i++) samples[i] = Math.max(-1, Math.min(1, samples[i]));
+
+    const shape = [n, ...dataset.shape];
+    if (npyPath) await writeNpy(npyPath, samples, shape);
+    if (gridPath) {
+      const png = image
+        ? await imagesToGridPng(samples, n, shape[1], shape[2], shape[3], {
+            scale: scaleFlag ?? Math.max(1, Math.round(56 / shape[1])),
+          })
+        : await scatterPng(samples, n);
+      await writeFile(gridPath, png);
+    }
+    if (npyPath) {
+      store.createSampleSet({
+        runId: run.id,
+        checkpointId: checkpoint.id,
+        model: { run: run.id, checkpoint: checkpoint.id, step: checkpoint.step, ema: Boolean(v.ema) },
+        sampler: samplerName,
+        steps,
+        // Only what was asked for: defaults such as s_tmax = Infinity are not JSON.
+        options: { ...options, ...guidanceOptions(classFlag, guidance, numClasses) } as JsonObject,
+        seed,
+        n,
+        path: npyPath,
+      });
+    }
+
+    const summary = {
+      run: run.id,
+      checkpoint: checkpoint.id,
+      step: checkpoint.step,
+      ema: Boolean(v.ema),
+      params: paramCount(ir),
+      backend: `tfjs-${selected.name}`,
+      sampler: samplerName,
+      options: { ...entry.defaults, ...options },
+      steps,
+      nfe,
+      n,
+      shape,
+      seed,
+      ...(numClasses > 0 ? { guidance: guidance ?? 1, class: classFlag ?? null } : {}),
+      ms,
+      ...(gridPath ? { grid: gridPath } : {}),
+      ...(npyPath ? { out: npyPath } : {}),
+    };
+    if (v.json) {
+      out.write(`${JSON.stringify(summary)}\n`);
+      return;
+    }
+    const what = image ? `${dataset.shape.join('x')} images` : `points of ${dim} values`;
+    const files = [gridPath, npyPath].filter(Boolean).join(', ');
+    out.write(
+      `${entry.label}: ${n} ${what} from run ${run.id} step ${checkpoint.step} (${v.ema ? 'EMA' : 'raw'} weights, ` +
+        `tfjs-${selected.name}), ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
+    );
+  } finally {
+    store.close();
+  }
+}
+
+/** Recorded with the sample set: class -1 means the classes in turn. */
+function guidanceOptions(classFlag: number | undefined, guidance: number | undefined, numClasses: number) {
+  return numClasses > 0 ? { guidance: guidance ?? 1, class: classFlag ?? -1 } : {};
+}
