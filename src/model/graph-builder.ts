@@ -33,12 +33,7 @@ export class GraphBuilder {
     return n.output;
   }
 
-  private affine(
-    name: string,
-    weightShape: number[],
-    layout: 'conv2d' | 'linear',
-    zeroInit: boolean,
-  ): AffineParams {
+  private affine(name: string, weightShape: number[], layout: 'conv2d' | 'linear', zeroInit: boolean): AffineParams {
     // PyTorch's default (kaiming_uniform with a = sqrt(5)) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)); biases start at 0.
     const fanIn = numel(weightShape.slice(1));
     const init: ParamInit = zeroInit ? { kind: 'zeros' } : { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
@@ -92,8 +87,19 @@ export class GraphBuilder {
 
   embedding(name: string, label: string, rows: number, dim: number): string {
     // nn.Embedding's default init is N(0, 1).
-    this.params.push({ name: `${name}.weight`, shape: [rows, dim], layout: 'embedding', init: { kind: 'normal', std: 1 } });
-    return this.node({ op: 'embedding', inputs: [label], output: name, shape: [dim], params: { weight: `${name}.weight` } });
+    this.params.push({
+      name: `${name}.weight`,
+      shape: [rows, dim],
+      layout: 'embedding',
+      init: { kind: 'normal', std: 1 },
+    });
+    return this.node({
+      op: 'embedding',
+      inputs: [label],
+      output: name,
+      shape: [dim],
+      params: { weight: `${name}.weight` },
+    });
   }
 
   upsample(x: string, output: string): string {

@@ -37,10 +37,7 @@ export type ParamLayout = 'conv2d' | 'linear' | 'embedding' | 'vector';
 
 /** Initial values: engine-independent recipes (init.ts draws them). */
 export type ParamInit =
-  | { kind: 'uniform'; bound: number }
-  | { kind: 'normal'; std: number }
-  | { kind: 'zeros' }
-  | { kind: 'ones' };
+  { kind: 'uniform'; bound: number } | { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
 
 export interface ParamSpec {
   /** Stable dotted name, e.g. `down.0.res.0.conv1.weight`. Never renamed once defined. */

@@ -110,7 +110,8 @@ export function refUpsample2x(x: Arr, B: number, H: number, W: number, C: number
   for (let b = 0; b < B; b++)
     for (let h = 0; h < 2 * H; h++)
       for (let w = 0; w < 2 * W; w++)
-        for (let c = 0; c < C; c++) y[((b * 2 * H + h) * 2 * W + w) * C + c] = x[((b * H + (h >> 1)) * W + (w >> 1)) * C + c];
+        for (let c = 0; c < C; c++)
+          y[((b * 2 * H + h) * 2 * W + w) * C + c] = x[((b * H + (h >> 1)) * W + (w >> 1)) * C + c];
   return y;
 }
 
@@ -150,12 +151,13 @@ export function refSelfAttention(
         let max = -Infinity;
         for (let j = 0; j < N; j++) {
           let s = 0;
-          for (let k = 0; k < d; k++) s += qkv[(b * N + i) * 3 * C + hd * d + k] * qkv[(b * N + j) * 3 * C + C + hd * d + k];
+          for (let k = 0; k < d; k++)
+            s += qkv[(b * N + i) * 3 * C + hd * d + k] * qkv[(b * N + j) * 3 * C + C + hd * d + k];
           scores[j] = s / Math.sqrt(d);
           max = Math.max(max, scores[j]);
         }
         let z = 0;
-        for (let j = 0; j < N; j++) z += (scores[j] = Math.exp(scores[j] - max));
+        for (let j = 0; j < N; j++) z += scores[j] = Math.exp(scores[j] - max);
         for (let k = 0; k < d; k++) {
           let s = 0;
           for (let j = 0; j < N; j++) s += scores[j] * qkv[(b * N + j) * 3 * C + 2 * C + hd * d + k];
@@ -190,7 +192,10 @@ export function runReference(
   vals.set('t', Float64Array.from(t));
   if (ir.inputs.label) {
     const n = ir.inputs.label.numClasses;
-    vals.set('label', Float64Array.from({ length: B }, (_, b) => (labels === null || labels[b] < 0 ? n : labels[b])));
+    vals.set(
+      'label',
+      Float64Array.from({ length: B }, (_, b) => (labels === null || labels[b] < 0 ? n : labels[b])),
+    );
   }
   for (const node of ir.nodes) {
     const a = vals.get(node.inputs[0]) as Float64Array;
@@ -200,10 +205,25 @@ export function runReference(
     let y: Float64Array;
     switch (node.op) {
       case 'conv2d':
-        y = refConv2d(a, [B, s[0], s[1], s[2]], P(node.params.weight), P(node.params.bias), node.shape[2], node.kernel, node.stride).y;
+        y = refConv2d(
+          a,
+          [B, s[0], s[1], s[2]],
+          P(node.params.weight),
+          P(node.params.bias),
+          node.shape[2],
+          node.kernel,
+          node.stride,
+        ).y;
         break;
       case 'linear':
-        y = refLinear(a, B * positions, C, P(node.params.weight), P(node.params.bias), node.shape[node.shape.length - 1]);
+        y = refLinear(
+          a,
+          B * positions,
+          C,
+          P(node.params.weight),
+          P(node.params.bias),
+          node.shape[node.shape.length - 1],
+        );
         break;
       case 'group_norm':
         y = refGroupNorm(a, B, positions, C, node.groups, node.eps, P(node.params.weight), P(node.params.bias));

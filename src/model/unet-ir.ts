@@ -73,7 +73,11 @@ export function buildUNetIR(c: UNetConfig): ModelIR {
   for (let level = last; level >= 0; level--) {
     for (let j = 0; j <= c.numResBlocks; j++) {
       const skip = skips.pop() as string;
-      h = resBlock(`up.${level}.res.${j}`, g.concat([h, skip], `up.${level}.res.${j}.concat`), ch * c.channelMults[level]);
+      h = resBlock(
+        `up.${level}.res.${j}`,
+        g.concat([h, skip], `up.${level}.res.${j}.concat`),
+        ch * c.channelMults[level],
+      );
       if (hasAttn(level)) h = attnBlock(`up.${level}.attn.${j}`, h);
     }
     if (level !== 0) h = g.conv(`up.${level}.upsample`, g.upsample(h, `up.${level}.upsample.nearest`), g.channels(h));

@@ -11,9 +11,9 @@
  * - 'cpu': pure JS, always present, very slow for training.
  *
  * tf.setBackend resolves to false (it does not throw) when a backend's factory fails: that is checked. What each
- * backend lacks is handled where the op is built: conv gradients as forward convs on wasm (conv.ts), and nearest
- * upsampling by reshape and broadcast on every backend because the cpu backend's ResizeNearestNeighborGrad is wrong
- * for batch > 1 (ops.ts).
+ * backend lacks is handled where the op is built: hand-written gradients from forward kernels on wasm and cpu
+ * (grad-mode.ts: convs, matmuls, GroupNorm), and nearest upsampling by reshape and broadcast on every backend because
+ * the cpu backend's ResizeNearestNeighborGrad is wrong for batch > 1 (ops.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -145,6 +145,10 @@ export async function useBackend(name: BackendName): Promise<string> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tf.setBackend('${name}') failed (its initialization returned false)`);
   await tf.ready();
+  if (name === 'cpu') {
+    // The cpu backend prints a banner recommending tfjs-node on its first tensor in Node; we chose it knowingly.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
   if (tf.getBackend() !== name) throw new Error(`tfjs is on '${tf.getBackend()}' after selecting '${name}'`);
   return describe(name, registered);
 }

@@ -3,10 +3,11 @@
  * only bottom/right), NHWC input, HWIO filter.
  *
  * Two gradient modes (grad-mode.ts):
- * - 'autodiff': tfjs's own Conv2DBackpropInput / Conv2DBackpropFilter kernels (cpu, webgpu, tensorflow).
+ * - 'autodiff': tfjs's own Conv2DBackpropInput / Conv2DBackpropFilter kernels (webgpu, tensorflow).
  * - 'custom': both gradients as forward convolutions via tf.customGrad, for backends that lack
- *   Conv2DBackpropFilter (wasm) or run their Conv2DBackpropInput slowly (wasm again: DESIGN.md measured 1960 ms per
- *   step this way against 4750 ms with the built-in input gradient). With y[oh] = sum_k x[oh*s + k - p] w[k]:
+ *   Conv2DBackpropFilter (wasm) or run it or Conv2DBackpropInput slowly (wasm: DESIGN.md measured 1960 ms per step
+ *   this way against 4750 ms with the built-in input gradient; cpu: its pure-JS filter gradient is far slower than
+ *   its forward conv). With y[oh] = sum_k x[oh*s + k - p] w[k]:
  *     dW = conv(x^T [I, H, W, B], dy^T [OH, OW, B, O], dilation s, pad p top/left) -> [I, K, K, O] -> [K, K, I, O]
  *     dX = conv(zero-inserted dy, w flipped in space and transposed to [K, K, O, I], pad K - 1 - p top/left)
  *   The bottom/right pads are whatever makes the output the right size (computed, never assumed).

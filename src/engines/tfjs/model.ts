@@ -123,7 +123,10 @@ export class TfjsModel {
   readParams(): Map<string, Float32Array> {
     this.check();
     return new Map(
-      this.ir.params.map((spec) => [spec.name, fromTfjsLayout(spec, this.vars.get(spec.name)!.dataSync() as Float32Array)]),
+      this.ir.params.map((spec) => [
+        spec.name,
+        fromTfjsLayout(spec, this.vars.get(spec.name)!.dataSync() as Float32Array),
+      ]),
     );
   }
 
@@ -221,14 +224,21 @@ export class TfjsModel {
           break;
         case 'self_attention': {
           const p = node.params;
-          y = ops.selfAttention(a as tf.Tensor4D, node.heads, node.groups, node.eps, {
-            normW: P(p.norm.weight),
-            normB: P(p.norm.bias),
-            qkvW: P(p.qkv.weight),
-            qkvB: P(p.qkv.bias),
-            projW: P(p.proj.weight),
-            projB: P(p.proj.bias),
-          }, mode);
+          y = ops.selfAttention(
+            a as tf.Tensor4D,
+            node.heads,
+            node.groups,
+            node.eps,
+            {
+              normW: P(p.norm.weight),
+              normB: P(p.norm.bias),
+              qkvW: P(p.qkv.weight),
+              qkvB: P(p.qkv.bias),
+              projW: P(p.proj.weight),
+              projB: P(p.proj.bias),
+            },
+            mode,
+          );
           break;
         }
         case 'dropout':

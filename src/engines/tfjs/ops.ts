@@ -21,13 +21,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor1D, mode: GradM
 }
 
 /** The IR conv2d (PyTorch padding) plus bias. 1x1 stride-1 convs run as a matmul (cheaper gradients). */
-export function conv2d(
-  x: tf.Tensor4D,
-  w: tf.Tensor4D,
-  b: tf.Tensor1D,
-  stride: number,
-  mode: GradMode,
-): tf.Tensor4D {
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, mode: GradMode): tf.Tensor4D {
   const [k, , cin, cout] = w.shape;
   if (k === 1 && stride === 1) return linear(x, tf.reshape(w, [cin, cout]) as tf.Tensor2D, b, mode) as tf.Tensor4D;
   return tf.add(conv2dTorch(x, w, stride, mode), b);
@@ -52,7 +46,7 @@ export function timestepEmbedding(t: tf.Tensor1D, dim: number, maxPeriod: number
 
 /** Rows of table [N, D] for int32 labels [B], as oneHot(labels) x table (differentiable on every backend). */
 export function embedding(labels: tf.Tensor1D, table: tf.Tensor2D, mode: GradMode): tf.Tensor2D {
-  return matMul(tf.oneHot(labels, table.shape[0]).toFloat(), table, mode) as tf.Tensor2D;
+  return matMul(tf.cast(tf.oneHot(labels, table.shape[0]), 'float32'), table, mode) as tf.Tensor2D;
 }
 
 /** [B, H, W, C] + [B, C]. */
