@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
+import { FORK_HELP, forkCommand } from './fork.ts';
 import { RESUME_HELP, resumeCommand } from './resume.ts';
 import { RUNS_HELP, runsCommand } from './runs.ts';
 import { SAMPLE_HELP, sampleCommand } from './sample.ts';
@@ -15,6 +16,7 @@ const HELP = `Usage: diffusion-studio <command> [options]
 Commands:
   train      train a diffusion model (fashion-mnist, mnist, cifar10, toy sets, image folders)
   resume     continue a stopped or crashed training run from its latest checkpoint
+  fork       start a new run from any checkpoint of another (optionally with a new learning rate)
   runs       list training runs, or show one with its checkpoints
   sample     sample a trained run (--run) or an analytic Gaussian mixture (--model) with any sampler
   help       show this help
@@ -32,6 +34,7 @@ const sampleAny: Command = (argv, out) =>
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   train: { run: trainCommand, help: TRAIN_HELP },
   resume: { run: resumeCommand, help: RESUME_HELP },
+  fork: { run: forkCommand, help: FORK_HELP },
   runs: { run: runsCommand, help: RUNS_HELP },
   sample: { run: sampleAny, help: `${SAMPLE_RUN_HELP}\n${SAMPLE_HELP}` },
 };

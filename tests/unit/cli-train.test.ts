@@ -402,3 +402,34 @@ describe('diffusion-studio train / runs / sample --run', () => {
     expect(JSON.parse((await cli(['runs', '--json', '--db', db])).out)).toHaveLength(before);
   });
 });
+
+describe('fork', () => {
+  it('starts a new run from a checkpoint with a new learning rate, trainable with resume', async () => {
+    const base = await cli([
+      'train',
+      ...['--data', 'toy:ring', '--toy-size', '64', '--batch', '8', '--steps', '6', '--checkpoint-every', '3'],
+      ...['--backend', 'cpu', '--seed', '9', '--name', 'parent', ...where],
+    ]);
+    expect(base.code).toBe(0);
+    const parent = runIdOf(base.out);
+    const f = await cli(['fork', '--run', parent, '--checkpoint', '3', '--lr', '1e-4', '--steps', '8', '--db', db]);
+    expect(f.err).toBe('');
+    expect(f.code).toBe(0);
+    const child =
+      /^forked run (r_\w+) "parent \(fork @ 3\)" from run r_\w+ at step 3 with \{"steps":8,"lr":0\.0001\}$/m.exec(
+        f.out,
+      )![1];
+    const store = openStore(db);
+    const row = store.getRun(child)!;
+    expect(row).toMatchObject({ parentRunId: parent, lastStep: 3 });
+    expect(row.config).toMatchObject({ lr: 1e-4, steps: 8 });
+    store.close();
+    const r = await cli(['resume', '--run', child, ...where]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/completed 8 steps/);
+    const bad = await cli(['fork', '--run', parent, '--checkpoint', '5', '--db', db]);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim()).toBe(`diffusion-studio fork: run ${parent} has no checkpoint "5"; it has steps 0, 3, 6`);
+  });
+});
