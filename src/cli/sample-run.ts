@@ -28,6 +28,7 @@ import type { Checkpoint, JsonObject } from '../store/types.ts';
 import { resolveTrainConfig, type TrainConfig } from '../train/config.ts';
 import { datasetSpec, modelFor } from '../train/trainer.ts';
 import { UsageError } from './errors.ts';
+import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
 import { openStudioStore, requireRun, studioPaths, usageErrors, usageErrorsAsync } from './studio-paths.ts';
 import { DATASET_INFO_FILE, type DatasetInfo } from './train.ts';
@@ -56,16 +57,6 @@ export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options
 Image samples (grid and .npy) are clipped to [-1, 1]. Without --grid and --out, image runs write samples.png
 and vector runs samples.npy.
 `;
-
-const SAMPLER_FLAGS = {
-  eta: 'eta',
-  variance: 'variance',
-  order: 'order',
-  variant: 'variant',
-  'solver-type': 'solver_type',
-  's-churn': 's_churn',
-  's-noise': 's_noise',
-} as const;
 
 /** The checkpoint asked for: a checkpoint id or a step number; else the newest one that loads. */
 async function loadCheckpoint(
@@ -146,13 +137,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       sampler: { type: 'string' },
       steps: { type: 'string' },
       spacing: { type: 'string' },
-      eta: { type: 'string' },
-      variance: { type: 'string' },
-      order: { type: 'string' },
-      variant: { type: 'string' },
-      'solver-type': { type: 'string' },
-      's-churn': { type: 'string' },
-      's-noise': { type: 'string' },
+      ...SAMPLER_FLAG_OPTIONS,
       n: { type: 'string' },
       'batch-size': { type: 'string' },
       seed: { type: 'string' },
@@ -181,13 +166,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     throw new UsageError('--grid must name a .png file');
 
   const entry = getSampler(samplerName);
-  const options: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(SAMPLER_FLAGS)) {
-    const raw = v[flag as keyof typeof v] as string | undefined;
-    if (raw === undefined) continue;
-    if (!(key in entry.defaults)) throw new UsageError(`--${flag} is not an option of sampler ${samplerName}`);
-    options[key] = typeof entry.defaults[key] === 'number' ? floatFlag(flag, raw) : raw;
-  }
+  const options = samplerOptionsFromFlags(samplerName, v);
 
   const paths = studioPaths({ db: v.db });
   const store = openStudioStore(paths.db);
@@ -257,17 +236,12 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
           : vpDenoiser(tfjsVpModel(model), schedule, config.objective, { clipX0 });
         const x = initialNoise(seed, first, count, dim, Float32Array);
         for (let i = 0; i < x.length; i++) x[i] *= grid.initScale;
-        let result;
-        try {
-          result = await entry.run(
+        const result = await runChecked(() =>
+          entry.run(
             { denoiser, sigmas: grid.sigmas, x, noise: new BatchNoise(seed, first, count, dim, StreamPurpose.sampler) },
             options,
-          );
-        } catch (e) {
-          // Samplers check their options when they start: a bad combination is the user's, not a crash.
-          if (e instanceof RangeError && /option|variance/.test(e.message)) throw new UsageError(e.message);
-          throw e;
-        }
+          ),
+        );
         samples.set(result.x, first * dim);
         nfe = result.nfe;
       }

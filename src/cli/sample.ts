@@ -16,6 +16,7 @@ import { decodeNpy } from '../io/npy.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { UsageError } from './errors.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
+import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
 
 export const SAMPLE_HELP = `Usage: diffusion-studio sample --model gmm:<file.json> [options]
 
@@ -53,16 +54,6 @@ Noise and output
   --trajectory-x0 FILE.npy  predicted x0 at every step, shape [steps, n, dim]
   --json                  print a JSON summary (NFE, time, sigmas) instead of text
 `;
-
-const SAMPLER_FLAGS = {
-  eta: 'eta',
-  variance: 'variance',
-  order: 'order',
-  variant: 'variant',
-  'solver-type': 'solver_type',
-  's-churn': 's_churn',
-  's-noise': 's_noise',
-} as const;
 
 async function loadMixture(spec: string): Promise<GaussianMixture> {
   if (!spec.startsWith('gmm:') || spec.length <= 4) {
@@ -117,16 +108,6 @@ async function loadInitNoise(path: string, dim: number, n: number | undefined): 
   return out;
 }
 
-/** Samplers validate their own options when they start: surface those as usage errors, not crashes. */
-async function runChecked<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    if (e instanceof RangeError && /option/.test(e.message)) throw new UsageError(e.message);
-    throw e;
-  }
-}
-
 export interface SampleSummary {
   model: string;
   formulation: Formulation;
@@ -165,13 +146,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
       rho: { type: 'string' },
       sampler: { type: 'string' },
       steps: { type: 'string' },
-      eta: { type: 'string' },
-      variance: { type: 'string' },
-      order: { type: 'string' },
-      variant: { type: 'string' },
-      'solver-type': { type: 'string' },
-      's-churn': { type: 'string' },
-      's-noise': { type: 'string' },
+      ...SAMPLER_FLAG_OPTIONS,
       seed: { type: 'string' },
       n: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -219,28 +194,8 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
     throw new UsageError(`--steps (${steps}) cannot exceed --timesteps (${timesteps}) on a discrete schedule`);
   }
 
-  // Sampler options: a flag the chosen sampler does not take is an error, not silently ignored.
   const entry = getSampler(samplerName);
-  const options: Record<string, unknown> = {};
-  for (const [flag, key] of Object.entries(SAMPLER_FLAGS)) {
-    const raw = v[flag as keyof typeof v] as string | undefined;
-    if (raw === undefined) continue;
-    if (!(key in entry.defaults)) {
-      throw new UsageError(`--${flag} is not an option of sampler ${samplerName}`);
-    }
-    const def = entry.defaults[key];
-    options[key] = typeof def === 'number' ? floatFlag(flag, raw) : raw;
-  }
-  if (
-    options.eta !== undefined &&
-    samplerName === 'ddim' &&
-    !((options.eta as number) >= 0 && (options.eta as number) <= 1)
-  ) {
-    throw new UsageError(`--eta must be in [0, 1] for ddim (got ${options.eta})`);
-  }
-  if (options.variance !== undefined && !['beta', 'beta-tilde'].includes(options.variance as string)) {
-    throw new UsageError(`--variance must be beta or beta-tilde (got "${options.variance}")`);
-  }
+  const options = samplerOptionsFromFlags(samplerName, v);
 
   const mixture = await loadMixture(v.model);
   const dim = mixtureDim(mixture);
