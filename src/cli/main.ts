@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
+import { EXPORT_ONNX_HELP, exportOnnxCommand } from './export-onnx.ts';
 import { FORK_HELP, forkCommand } from './fork.ts';
 import { RESUME_HELP, resumeCommand } from './resume.ts';
 import { RUNS_HELP, runsCommand } from './runs.ts';
@@ -19,6 +20,7 @@ Commands:
   fork       start a new run from any checkpoint of another (optionally with a new learning rate)
   runs       list training runs, or show one with its checkpoints
   sample     sample a trained run (--run) or an analytic Gaussian mixture (--model) with any sampler
+  export-onnx  write a trained run's checkpoint as an ONNX model (onnxruntime, opset 17)
   help       show this help
 
 See: diffusion-studio <command> --help
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   fork: { run: forkCommand, help: FORK_HELP },
   runs: { run: runsCommand, help: RUNS_HELP },
   sample: { run: sampleAny, help: `${SAMPLE_RUN_HELP}\n${SAMPLE_HELP}` },
+  'export-onnx': { run: exportOnnxCommand, help: EXPORT_ONNX_HELP },
 };
 
 export async function runCli(

@@ -7,31 +7,27 @@
  * Images: x0 predictions are clipped to [-1, 1] at every step (DDPM's clip_denoised) and so are the final samples,
  * in the grid and in the .npy alike.
  */
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CheckpointManager, type LoadedCheckpoint } from '../checkpoint/manager.ts';
 import { classifierFreeGuidance, type LabeledDenoiser } from '../core/guidance.ts';
 import { buildNoiseGrid, type NoiseGrid } from '../core/noise-grid.ts';
-import { vpDenoiser } from '../core/parameterization.ts';
+import { vpDenoiser, type VpModel } from '../core/parameterization.ts';
 import { BatchNoise, initialNoise, StreamPurpose } from '../core/rng.ts';
 import { getSampler, SAMPLER_NAMES } from '../core/samplers/index.ts';
 import type { Denoiser } from '../core/types.ts';
-import { openDataset, type Dataset } from '../data/dataset.ts';
 import { BACKEND_ORDER, selectBackend, type BackendName } from '../engines/tfjs/backend.ts';
+import { exportOnnx } from '../engines/onnx/export.ts';
+import { OnnxModelSession, onnxVpModel, PROVIDER_ORDER } from '../engines/onnx/session.ts';
 import { TfjsModel, tfjsVpModel } from '../engines/tfjs/model.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { encodePng, imagesToGridPng } from '../io/png.ts';
 import { paramCount } from '../model/ir.ts';
-import type { Checkpoint, JsonObject } from '../store/types.ts';
-import { resolveTrainConfig, type TrainConfig } from '../train/config.ts';
-import { datasetSpec, modelFor } from '../train/trainer.ts';
+import type { JsonObject } from '../store/types.ts';
 import { UsageError } from './errors.ts';
+import { loadRunModel } from './run-model.ts';
 import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
-import { openStudioStore, requireRun, studioPaths, usageErrors, usageErrorsAsync } from './studio-paths.ts';
-import { DATASET_INFO_FILE, type DatasetInfo } from './train.ts';
+import { openStudioStore, studioPaths } from './studio-paths.ts';
 
 export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options]        (a trained run)
 
@@ -50,56 +46,16 @@ export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options
   --grid FILE.png         images: a grid (tiles upscaled by --scale); 2-D toy runs: a scatter plot
   --scale K               integer upscale of grid tiles                                           [round(56 / H)]
   --out FILE.npy          the samples, shape [n, H, W, C] for images or [n, D] for vectors
+  --engine E              tfjs | onnx (the network exported to ONNX and run by onnxruntime-node)  [tfjs]
   --backend B             auto | tensorflow | webgpu | wasm | cpu (tfjs backend of the network)  [auto]
+  --provider P            auto | cuda | dml | webgpu | cpu (onnxruntime execution provider;
+                          auto tries them in that order)                                          [auto]
   --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]
   --json                  print a JSON summary
 
 Image samples (grid and .npy) are clipped to [-1, 1]. Without --grid and --out, image runs write samples.png
 and vector runs samples.npy.
 `;
-
-/** The checkpoint asked for: a checkpoint id or a step number; else the newest one that loads. */
-async function loadCheckpoint(
-  manager: CheckpointManager,
-  runId: string,
-  checkpoints: readonly Checkpoint[],
-  which: string | undefined,
-  log: (line: string) => void,
-): Promise<LoadedCheckpoint> {
-  if (checkpoints.length === 0) throw new UsageError(`run ${runId} has no checkpoints yet; train it first`);
-  if (which === undefined) {
-    const latest = await usageErrorsAsync(() => manager.loadLatestGood(runId));
-    for (const s of latest.skipped)
-      log(`checkpoint at step ${s.checkpoint.step} is unusable (${s.error}); using an earlier one`);
-    return latest;
-  }
-  const found =
-    checkpoints.find((c) => c.id === which) ??
-    (/^\d+$/.test(which) ? checkpoints.find((c) => c.step === Number(which)) : undefined);
-  if (!found) {
-    throw new UsageError(
-      `run ${runId} has no checkpoint "${which}"; its checkpoints are at steps ${checkpoints.map((c) => c.step).join(', ')}`,
-    );
-  }
-  return manager.load(found.id);
-}
-
-/** What the model was built for: from the run folder's dataset.json, else (older runs) by opening the dataset. */
-async function datasetShape(config: TrainConfig, runDir: string): Promise<Dataset> {
-  let info: DatasetInfo;
-  try {
-    info = JSON.parse(readFileSync(join(runDir, DATASET_INFO_FILE), 'utf8')) as DatasetInfo;
-  } catch {
-    return usageErrorsAsync(() => openDataset(datasetSpec(config)));
-  }
-  return {
-    ...info,
-    size: 0,
-    read() {
-      throw new Error('sampling reads no data');
-    },
-  };
-}
 
 /** A grey scatter plot of 2-D points over [-3, 3]^2 (toy sets are about unit variance); darker = denser. */
 async function scatterPng(points: Float32Array, n: number): Promise<Buffer> {
@@ -146,7 +102,9 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       grid: { type: 'string' },
       scale: { type: 'string' },
       out: { type: 'string' },
+      engine: { type: 'string' },
       backend: { type: 'string' },
+      provider: { type: 'string' },
       db: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -161,7 +119,11 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   const classFlag = intFlag('class', v.class, 0);
   const guidance = floatFlag('guidance', v.guidance);
   const scaleFlag = intFlag('scale', v.scale, 1, 64);
+  const engine = choiceFlag('engine', v.engine, ['tfjs', 'onnx'] as const) ?? 'tfjs';
   const backend = choiceFlag('backend', v.backend, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const) ?? 'auto';
+  const provider = choiceFlag('provider', v.provider, ['auto', ...PROVIDER_ORDER] as const) ?? 'auto';
+  if (engine === 'onnx' && v.backend !== undefined) throw new UsageError('--backend applies to --engine tfjs only');
+  if (engine === 'tfjs' && v.provider !== undefined) throw new UsageError('--provider applies to --engine onnx only');
   if (v.grid !== undefined && !v.grid.toLowerCase().endsWith('.png'))
     throw new UsageError('--grid must name a .png file');
 
@@ -171,21 +133,16 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   const paths = studioPaths({ db: v.db });
   const store = openStudioStore(paths.db);
   try {
-    const run = requireRun(store, v.run, paths);
-    if (run.kind !== 'train') throw new UsageError(`run ${run.id} is a ${run.kind} run, not a trained model`);
-    const config = usageErrors(() => resolveTrainConfig(run.config));
+    const log = (line: string) => out.write(`${line}\n`);
+    const { run, config, checkpoint, weights, dataset, ir } = await loadRunModel(
+      store,
+      paths,
+      { run: v.run, checkpoint: v.checkpoint, ema: v.ema },
+      log,
+    );
     if (steps > config.timesteps) {
       throw new UsageError(`--steps (${steps}) cannot exceed the run's ${config.timesteps} timesteps`);
     }
-    const manager = new CheckpointManager(store, paths.runs);
-    const log = (line: string) => out.write(`${line}\n`);
-    const loaded = await loadCheckpoint(manager, run.id, store.listCheckpoints(run.id), v.checkpoint, log);
-    const { checkpoint, state } = loaded;
-    const weights = v.ema ? state.ema : state.weights;
-    if (!weights) throw new UsageError(`checkpoint at step ${checkpoint.step} holds no EMA weights; drop --ema`);
-
-    const dataset = await datasetShape(config, dirname(checkpoint.path));
-    const ir = usageErrors(() => modelFor(config, dataset));
     const image = dataset.shape.length === 3;
     const numClasses = ir.inputs.label?.numClasses ?? 0;
     if (numClasses === 0 && (classFlag !== undefined || guidance !== undefined)) {
@@ -214,26 +171,46 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     }
     const schedule = grid.schedule!;
 
-    const preference: readonly BackendName[] = backend === 'auto' ? BACKEND_ORDER : [backend];
-    const selected = await selectBackend(preference);
-    const model = TfjsModel.create(ir, weights);
+    // The network as a VpModel with labels bound, on the engine asked for.
+    let vp: (labels?: Int32Array) => VpModel;
+    let release: () => Promise<void>;
+    let engineName: string;
+    if (engine === 'onnx') {
+      const bytes = exportOnnx(ir, weights, {
+        prediction: config.objective,
+        schedule: config.schedule,
+        timesteps: config.timesteps,
+      });
+      const session = await OnnxModelSession.create(bytes, {
+        providers: provider === 'auto' ? PROVIDER_ORDER : [provider],
+      });
+      vp = (labels) => onnxVpModel(session, labels);
+      release = () => session.release();
+      engineName = `onnxruntime-${session.provider}`;
+    } else {
+      const preference: readonly BackendName[] = backend === 'auto' ? BACKEND_ORDER : [backend];
+      const selected = await selectBackend(preference);
+      const model = TfjsModel.create(ir, weights);
+      vp = (labels) => tfjsVpModel(model, labels);
+      release = async () => model.dispose();
+      engineName = `tfjs-${selected.name}`;
+    }
     const started = performance.now();
-    const dim = model.dim;
+    const dim = vp().dim;
     const samples = new Float32Array(n * dim);
     let nfe = 0;
     try {
       const clipX0 = image ? 1 : undefined;
       const labeled: LabeledDenoiser = {
         dim,
-        denoise: (x, sigma, labels) =>
-          vpDenoiser(tfjsVpModel(model, labels), schedule, config.objective, { clipX0 }).denoise(x, sigma),
+        denoise: (x, sigma, labels) => vpDenoiser(vp(labels), schedule, config.objective, { clipX0 }).denoise(x, sigma),
       };
       const labels = numClasses > 0 ? Int32Array.from({ length: n }, (_, j) => classFlag ?? j % numClasses) : undefined;
       for (let first = 0; first < n; first += batchSize) {
         const count = Math.min(batchSize, n - first);
         const denoiser: Denoiser = labels
           ? classifierFreeGuidance(labeled, labels.subarray(first, first + count), guidance ?? 1)
-          : vpDenoiser(tfjsVpModel(model), schedule, config.objective, { clipX0 });
+          : vpDenoiser(vp(), schedule, config.objective, { clipX0 });
         const x = initialNoise(seed, first, count, dim, Float32Array);
         for (let i = 0; i < x.length; i++) x[i] *= grid.initScale;
         const result = await runChecked(() =>
@@ -246,7 +223,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
         nfe = result.nfe;
       }
     } finally {
-      model.dispose();
+      await release();
     }
     const ms = performance.now() - started;
     if (!samples.every(Number.isFinite)) throw new Error('sampling produced NaN or Inf values');
@@ -283,7 +260,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       step: checkpoint.step,
       ema: Boolean(v.ema),
       params: paramCount(ir),
-      backend: `tfjs-${selected.name}`,
+      backend: engineName,
       sampler: samplerName,
       options: { ...entry.defaults, ...options },
       steps,
@@ -304,7 +281,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     const files = [gridPath, npyPath].filter(Boolean).join(', ');
     out.write(
       `${entry.label}: ${n} ${what} from run ${run.id} step ${checkpoint.step} (${v.ema ? 'EMA' : 'raw'} weights, ` +
-        `tfjs-${selected.name}), ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
+        `${engineName}), ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
     );
   } finally {
     store.close();
