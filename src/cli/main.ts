@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from './errors.ts';
 import { EXPORT_ONNX_HELP, exportOnnxCommand } from './export-onnx.ts';
 import { FORK_HELP, forkCommand } from './fork.ts';
+import { IMPORT_ONNX_HELP, importOnnxCommand } from './import-onnx.ts';
 import { RESUME_HELP, resumeCommand } from './resume.ts';
 import { RUNS_HELP, runsCommand } from './runs.ts';
 import { SAMPLE_HELP, sampleCommand } from './sample.ts';
@@ -21,6 +22,7 @@ Commands:
   runs       list training runs, or show one with its checkpoints
   sample     sample a trained run (--run) or an analytic Gaussian mixture (--model) with any sampler
   export-onnx  write a trained run's checkpoint as an ONNX model (onnxruntime, opset 17)
+  import-onnx  register an ONNX denoiser from elsewhere (eps, x0 or v output) as a run to sample
   help       show this help
 
 See: diffusion-studio <command> --help
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   runs: { run: runsCommand, help: RUNS_HELP },
   sample: { run: sampleAny, help: `${SAMPLE_RUN_HELP}\n${SAMPLE_HELP}` },
   'export-onnx': { run: exportOnnxCommand, help: EXPORT_ONNX_HELP },
+  'import-onnx': { run: importOnnxCommand, help: IMPORT_ONNX_HELP },
 };
 
 export async function runCli(

@@ -1,5 +1,6 @@
 /**
- * `diffusion-studio sample --run ID`: sample a trained run's checkpoint with any sampler. The network (tfjs) is
+ * `diffusion-studio sample --run ID`: sample a trained run's checkpoint (tfjs, or exported to onnxruntime) or an
+ * imported ONNX model (onnxruntime) with any sampler. The network is
  * wrapped as a VpModel, turned into a sigma-space denoiser over the run's own discrete schedule (vpDenoiser), with
  * classifier-free guidance for conditional runs, and sampled from per-sample noise streams: the same seed gives the
  * same samples whatever --batch-size is.
@@ -9,29 +10,22 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { classifierFreeGuidance, type LabeledDenoiser } from '../core/guidance.ts';
+import { sampleInChunks } from '../core/batched-sampling.ts';
 import { buildNoiseGrid, type NoiseGrid } from '../core/noise-grid.ts';
-import { vpDenoiser, type VpModel } from '../core/parameterization.ts';
-import { BatchNoise, initialNoise, StreamPurpose } from '../core/rng.ts';
 import { getSampler, SAMPLER_NAMES } from '../core/samplers/index.ts';
-import type { Denoiser } from '../core/types.ts';
-import { BACKEND_ORDER, selectBackend, type BackendName } from '../engines/tfjs/backend.ts';
-import { exportOnnx } from '../engines/onnx/export.ts';
-import { OnnxModelSession, onnxVpModel, PROVIDER_ORDER } from '../engines/onnx/session.ts';
-import { TfjsModel, tfjsVpModel } from '../engines/tfjs/model.ts';
+import { PROVIDER_ORDER } from '../engines/onnx/session.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { encodePng, imagesToGridPng } from '../io/png.ts';
-import { paramCount } from '../model/ir.ts';
 import type { JsonObject } from '../store/types.ts';
 import { UsageError } from './errors.ts';
-import { loadRunModel } from './run-model.ts';
+import { openRunEngine } from './run-engine.ts';
 import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
 import { openStudioStore, studioPaths } from './studio-paths.ts';
 
-export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options]        (a trained run)
+export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options]        (a trained or imported run)
 
-  --run ID                the training run (see: diffusion-studio runs)
+  --run ID                a training run or an imported ONNX model (see: diffusion-studio runs)
   --checkpoint C          checkpoint id or step                                                   [latest good]
   --ema                   use the EMA weights (usually the better samples) instead of the raw weights
   --sampler NAME          ${SAMPLER_NAMES.join(' | ')}   [euler]
@@ -46,7 +40,8 @@ export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options
   --grid FILE.png         images: a grid (tiles upscaled by --scale); 2-D toy runs: a scatter plot
   --scale K               integer upscale of grid tiles                                           [round(56 / H)]
   --out FILE.npy          the samples, shape [n, H, W, C] for images or [n, D] for vectors
-  --engine E              tfjs | onnx (the network exported to ONNX and run by onnxruntime-node)  [tfjs]
+  --engine E              tfjs | onnx (the network exported to ONNX and run by onnxruntime-node)
+                                                          [tfjs; onnx for imported models]
   --backend B             auto | tensorflow | webgpu | wasm | cpu (tfjs backend of the network)  [auto]
   --provider P            auto | cuda | dml | webgpu | cpu (onnxruntime execution provider;
                           auto tries them in that order)                                          [auto]
@@ -119,11 +114,12 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   const classFlag = intFlag('class', v.class, 0);
   const guidance = floatFlag('guidance', v.guidance);
   const scaleFlag = intFlag('scale', v.scale, 1, 64);
-  const engine = choiceFlag('engine', v.engine, ['tfjs', 'onnx'] as const) ?? 'tfjs';
-  const backend = choiceFlag('backend', v.backend, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const) ?? 'auto';
-  const provider = choiceFlag('provider', v.provider, ['auto', ...PROVIDER_ORDER] as const) ?? 'auto';
+  const engine = choiceFlag('engine', v.engine, ['tfjs', 'onnx'] as const);
+  const backend = choiceFlag('backend', v.backend, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const);
+  const provider = choiceFlag('provider', v.provider, ['auto', ...PROVIDER_ORDER] as const);
   if (engine === 'onnx' && v.backend !== undefined) throw new UsageError('--backend applies to --engine tfjs only');
-  if (engine === 'tfjs' && v.provider !== undefined) throw new UsageError('--provider applies to --engine onnx only');
+  // Checked before the run is read, so also for imports (which run on onnx anyway): say --engine onnx with it.
+  if (engine !== 'onnx' && v.provider !== undefined) throw new UsageError('--provider applies to --engine onnx only');
   if (v.grid !== undefined && !v.grid.toLowerCase().endsWith('.png'))
     throw new UsageError('--grid must name a .png file');
 
@@ -134,102 +130,78 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   const store = openStudioStore(paths.db);
   try {
     const log = (line: string) => out.write(`${line}\n`);
-    const { run, config, checkpoint, weights, dataset, ir } = await loadRunModel(
+    const model = await openRunEngine(
       store,
       paths,
-      { run: v.run, checkpoint: v.checkpoint, ema: v.ema },
+      {
+        run: v.run,
+        checkpoint: v.checkpoint,
+        ema: v.ema,
+        ...(engine ? { engine } : {}),
+        ...(backend ? { backend } : {}),
+        ...(provider ? { provider } : {}),
+      },
       log,
     );
-    if (steps > config.timesteps) {
-      throw new UsageError(`--steps (${steps}) cannot exceed the run's ${config.timesteps} timesteps`);
-    }
-    const image = dataset.shape.length === 3;
-    const numClasses = ir.inputs.label?.numClasses ?? 0;
-    if (numClasses === 0 && (classFlag !== undefined || guidance !== undefined)) {
-      throw new UsageError('--class and --guidance need a conditional run (trained with --cond)');
-    }
-    if (classFlag !== undefined && classFlag >= numClasses) {
-      throw new UsageError(`--class must be in 0..${numClasses - 1} (got ${classFlag})`);
-    }
-    if (v.grid !== undefined && !image && dataset.shape[0] !== 2) {
-      throw new UsageError(`--grid draws images or 2-D points; this run's samples have ${dataset.shape[0]} values`);
-    }
+    const { run, checkpoint, numClasses, engineName } = model;
+    let samples: Float32Array;
+    let nfe: number;
+    const started = performance.now();
+    const shapeOf = model.shape;
+    const image = shapeOf.length === 3;
+    const dim = shapeOf.reduce((a, b) => a * b, 1);
     const gridPath = v.grid ?? (v.out === undefined && image ? 'samples.png' : undefined);
     const npyPath = v.out ?? (v.grid === undefined && !image ? 'samples.npy' : undefined);
-
-    let grid: NoiseGrid;
     try {
-      grid = buildNoiseGrid({
-        formulation: 'vp',
-        schedule: config.schedule,
-        timesteps: config.timesteps,
-        steps,
-        spacing,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const schedule = grid.schedule!;
-
-    // The network as a VpModel with labels bound, on the engine asked for.
-    let vp: (labels?: Int32Array) => VpModel;
-    let release: () => Promise<void>;
-    let engineName: string;
-    if (engine === 'onnx') {
-      const bytes = exportOnnx(ir, weights, {
-        prediction: config.objective,
-        schedule: config.schedule,
-        timesteps: config.timesteps,
-      });
-      const session = await OnnxModelSession.create(bytes, {
-        providers: provider === 'auto' ? PROVIDER_ORDER : [provider],
-      });
-      vp = (labels) => onnxVpModel(session, labels);
-      release = () => session.release();
-      engineName = `onnxruntime-${session.provider}`;
-    } else {
-      const preference: readonly BackendName[] = backend === 'auto' ? BACKEND_ORDER : [backend];
-      const selected = await selectBackend(preference);
-      const model = TfjsModel.create(ir, weights);
-      vp = (labels) => tfjsVpModel(model, labels);
-      release = async () => model.dispose();
-      engineName = `tfjs-${selected.name}`;
-    }
-    const started = performance.now();
-    const dim = vp().dim;
-    const samples = new Float32Array(n * dim);
-    let nfe = 0;
-    try {
-      const clipX0 = image ? 1 : undefined;
-      const labeled: LabeledDenoiser = {
-        dim,
-        denoise: (x, sigma, labels) => vpDenoiser(vp(labels), schedule, config.objective, { clipX0 }).denoise(x, sigma),
-      };
-      const labels = numClasses > 0 ? Int32Array.from({ length: n }, (_, j) => classFlag ?? j % numClasses) : undefined;
-      for (let first = 0; first < n; first += batchSize) {
-        const count = Math.min(batchSize, n - first);
-        const denoiser: Denoiser = labels
-          ? classifierFreeGuidance(labeled, labels.subarray(first, first + count), guidance ?? 1)
-          : vpDenoiser(vp(), schedule, config.objective, { clipX0 });
-        const x = initialNoise(seed, first, count, dim, Float32Array);
-        for (let i = 0; i < x.length; i++) x[i] *= grid.initScale;
-        const result = await runChecked(() =>
-          entry.run(
-            { denoiser, sigmas: grid.sigmas, x, noise: new BatchNoise(seed, first, count, dim, StreamPurpose.sampler) },
-            options,
-          ),
-        );
-        samples.set(result.x, first * dim);
-        nfe = result.nfe;
+      if (steps > model.timesteps) {
+        throw new UsageError(`--steps (${steps}) cannot exceed the run's ${model.timesteps} timesteps`);
       }
+      if (numClasses === 0 && (classFlag !== undefined || guidance !== undefined)) {
+        throw new UsageError('--class and --guidance need a conditional run (trained with --cond)');
+      }
+      if (classFlag !== undefined && classFlag >= numClasses) {
+        throw new UsageError(`--class must be in 0..${numClasses - 1} (got ${classFlag})`);
+      }
+      if (v.grid !== undefined && !image && shapeOf[0] !== 2) {
+        throw new UsageError(`--grid draws images or 2-D points; this run's samples have ${shapeOf[0]} values`);
+      }
+      let grid: NoiseGrid;
+      try {
+        grid = buildNoiseGrid({
+          formulation: 'vp',
+          schedule: model.schedule,
+          timesteps: model.timesteps,
+          steps,
+          spacing,
+        });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const labels = numClasses > 0 ? Int32Array.from({ length: n }, (_, j) => classFlag ?? j % numClasses) : undefined;
+      const result = await runChecked(() =>
+        sampleInChunks({
+          vp: (l) => model.vp(l),
+          grid,
+          prediction: model.prediction,
+          ...(image ? { clipX0: 1 } : {}),
+          sampler: entry,
+          options,
+          n,
+          chunk: batchSize,
+          seed,
+          ...(labels ? { labels, guidance: guidance ?? 1 } : {}),
+        }),
+      );
+      samples = result.samples;
+      nfe = result.nfe;
     } finally {
-      await release();
+      await model.release();
     }
     const ms = performance.now() - started;
     if (!samples.every(Number.isFinite)) throw new Error('sampling produced NaN or Inf values');
     if (image) for (let i = 0; i < samples.length; i++) samples[i] = Math.max(-1, Math.min(1, samples[i]));
 
-    const shape = [n, ...dataset.shape];
+    const shape = [n, ...shapeOf];
     if (npyPath) await writeNpy(npyPath, samples, shape);
     if (gridPath) {
       const png = image
@@ -242,8 +214,10 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     if (npyPath) {
       store.createSampleSet({
         runId: run.id,
-        checkpointId: checkpoint.id,
-        model: { run: run.id, checkpoint: checkpoint.id, step: checkpoint.step, ema: Boolean(v.ema) },
+        checkpointId: checkpoint?.id ?? null,
+        model: checkpoint
+          ? { run: run.id, checkpoint: checkpoint.id, step: checkpoint.step, ema: Boolean(v.ema) }
+          : { run: run.id, kind: 'import' },
         sampler: samplerName,
         steps,
         // Only what was asked for: defaults such as s_tmax = Infinity are not JSON.
@@ -256,10 +230,10 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
 
     const summary = {
       run: run.id,
-      checkpoint: checkpoint.id,
-      step: checkpoint.step,
+      checkpoint: checkpoint?.id ?? null,
+      step: checkpoint?.step ?? null,
       ema: Boolean(v.ema),
-      params: paramCount(ir),
+      params: model.params,
       backend: engineName,
       sampler: samplerName,
       options: { ...entry.defaults, ...options },
@@ -277,11 +251,13 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       out.write(`${JSON.stringify(summary)}\n`);
       return;
     }
-    const what = image ? `${dataset.shape.join('x')} images` : `points of ${dim} values`;
+    const what = image ? `${shapeOf.join('x')} images` : `points of ${dim} values`;
+    const source = checkpoint
+      ? `run ${run.id} step ${checkpoint.step} (${v.ema ? 'EMA' : 'raw'} weights, ${engineName})`
+      : `imported run ${run.id} (${engineName})`;
     const files = [gridPath, npyPath].filter(Boolean).join(', ');
     out.write(
-      `${entry.label}: ${n} ${what} from run ${run.id} step ${checkpoint.step} (${v.ema ? 'EMA' : 'raw'} weights, ` +
-        `${engineName}), ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
+      `${entry.label}: ${n} ${what} from ${source}, ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
     );
   } finally {
     store.close();
