@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import type { VpModel } from '../../core/parameterization.ts';
-import { PROVIDER_ORDER, type OnnxProvider, type ProviderProbe } from './session.ts';
+import { createProbedSession, PROVIDER_ORDER, type OnnxProvider, type ProviderProbe } from './session.ts';
 
 export type OnnxLayout = 'nchw' | 'nhwc';
 
@@ -196,23 +196,12 @@ export class ForeignOnnxModel {
     options: { providers?: readonly OnnxProvider[]; intraOpThreads?: number } = {},
   ): Promise<ForeignOnnxModel> {
     const bytes = typeof model === 'string' ? new Uint8Array(await readFile(model)) : model;
-    const probes: ProviderProbe[] = [];
-    for (const provider of options.providers ?? PROVIDER_ORDER) {
-      try {
-        const session = await ort.InferenceSession.create(bytes, {
-          executionProviders: [provider],
-          graphOptimizationLevel: 'all',
-          ...(provider !== 'cpu' ? { logSeverityLevel: 4 as const } : {}),
-          ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
-        });
-        probes.push({ provider });
-        return new ForeignOnnxModel(session, spec, numClasses, provider, probes);
-      } catch (e) {
-        probes.push({ provider, error: (e as Error).message.split('\n')[0] });
-      }
-    }
-    const why = probes.map((p) => `${p.provider}: ${p.error}`).join('; ');
-    throw new Error(`onnxruntime could not create a session with any provider (${why})`);
+    const { session, provider, probes } = await createProbedSession(
+      bytes,
+      options.providers ?? PROVIDER_ORDER,
+      options.intraOpThreads,
+    );
+    return new ForeignOnnxModel(session, spec, numClasses, provider, probes);
   }
 
   get dim(): number {

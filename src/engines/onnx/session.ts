@@ -7,7 +7,10 @@
  * run() blocks the calling thread for the whole forward pass (DESIGN.md section 2): call it from a worker thread
  * in anything interactive.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Prediction, VpModel } from '../../core/parameterization.ts';
 import { META } from './export.ts';
@@ -67,6 +70,57 @@ function parseInfo(raw: Record<string, string>): OnnxModelInfo {
   };
 }
 
+/**
+ * Why cuda cannot work without asking onnxruntime, or null to probe it: onnxruntime-node ships the CUDA provider
+ * only after its install step fetched it (skipped offline, see .npmrc), and probing without it prints a native
+ * error on the terminal that no log setting silences.
+ */
+export function cudaUnavailable(): string | null {
+  try {
+    const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const dir = join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+    if (!existsSync(dir)) return null;
+    const present = readdirSync(dir).some((f) => /onnxruntime_providers_cuda\.(so|dll)/.test(f));
+    return present
+      ? null
+      : "CUDA provider libraries are not installed (run onnxruntime-node's install script with cuda12)";
+  } catch {
+    return null;
+  }
+}
+
+/** A session on the first provider in `providers` that works, with why each earlier one did not. */
+export async function createProbedSession(
+  bytes: Uint8Array,
+  providers: readonly OnnxProvider[],
+  intraOpThreads?: number,
+): Promise<{ session: ort.InferenceSession; provider: OnnxProvider; probes: ProviderProbe[] }> {
+  if (providers.length === 0) throw new RangeError('no execution providers to try');
+  const probes: ProviderProbe[] = [];
+  for (const provider of providers) {
+    const missing = provider === 'cuda' ? cudaUnavailable() : null;
+    if (missing) {
+      probes.push({ provider, error: missing });
+      continue;
+    }
+    try {
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        // A missing provider's failure comes back in the probe; keep its native error log off the terminal.
+        ...(provider !== 'cpu' ? { logSeverityLevel: 4 as const } : {}),
+        ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+      });
+      probes.push({ provider });
+      return { session, provider, probes };
+    } catch (e) {
+      probes.push({ provider, error: (e as Error).message.split('\n')[0] });
+    }
+  }
+  const why = probes.map((p) => `${p.provider}: ${p.error}`).join('; ');
+  throw new Error(`onnxruntime could not create a session with any provider (${why})`);
+}
+
 /** The metadata of ONNX model bytes (onnxruntime-node does not expose metadata_props). */
 export function readOnnxInfo(bytes: Uint8Array): OnnxModelInfo {
   const model = decodeModel(bytes);
@@ -89,24 +143,8 @@ export class OnnxModelSession {
     const info = readOnnxInfo(bytes);
     const providers = options.providers ?? PROVIDER_ORDER;
     if (providers.length === 0) throw new RangeError('no execution providers to try');
-    const probes: ProviderProbe[] = [];
-    for (const provider of providers) {
-      try {
-        const session = await ort.InferenceSession.create(bytes, {
-          executionProviders: [provider],
-          graphOptimizationLevel: 'all',
-          // A missing provider's failure comes back in the probe; keep its native error log off the terminal.
-          ...(provider !== 'cpu' ? { logSeverityLevel: 4 as const } : {}),
-          ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
-        });
-        probes.push({ provider });
-        return new OnnxModelSession(session, info, provider, probes);
-      } catch (e) {
-        probes.push({ provider, error: (e as Error).message.split('\n')[0] });
-      }
-    }
-    const why = probes.map((p) => `${p.provider}: ${p.error}`).join('; ');
-    throw new Error(`onnxruntime could not create a session with any provider (${why})`);
+    const { session, provider, probes } = await createProbedSession(bytes, providers, options.intraOpThreads);
+    return new OnnxModelSession(session, info, provider, probes);
   }
 
   /** Values per sample of the input. */
