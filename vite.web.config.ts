@@ -40,6 +40,7 @@ export default defineConfig({
           input: {
             cli: resolve(here, 'src/server/cli.ts'),
             'sample.worker': resolve(here, 'src/worker/sample.worker.ts'),
+            'train.worker': resolve(here, 'src/worker/train.worker.ts'),
           },
           output: {
             format: 'es',

@@ -13,9 +13,25 @@ import type { GaussianMixture } from '../core/gmm.ts';
 import type { Formulation, GridSchedule } from '../core/noise-grid.ts';
 import type { SamplerName } from '../core/samplers/index.ts';
 import type { Spacing } from '../core/spacing.ts';
-import type { RunSummary, SampleSet } from '../store/types.ts';
+import type { Checkpoint, MetricPoint, Run, RunStatus, RunSummary, SampleSet } from '../store/types.ts';
+import type { TrainConfig } from '../train/config.ts';
+import type { TrainProgress } from '../train/progress.ts';
 
-export type { Formulation, GaussianMixture, GridSchedule, RunSummary, SampleSet, SamplerName, Spacing };
+export type {
+  Checkpoint,
+  Formulation,
+  GaussianMixture,
+  GridSchedule,
+  MetricPoint,
+  Run,
+  RunStatus,
+  RunSummary,
+  SampleSet,
+  SamplerName,
+  Spacing,
+  TrainConfig,
+  TrainProgress,
+};
 
 /** An error as it crosses a process, thread or network boundary. */
 export interface SerializedError {
@@ -99,6 +115,32 @@ export interface JobHandle {
   jobId: string;
 }
 
+/**
+ * A training config as the caller writes it: `data` plus any TrainConfig field; the rest take their defaults
+ * (resolveTrainConfig in src/train/config.ts, whose messages name the field at fault).
+ */
+export type TrainConfigInput = { data: TrainConfig['data'] } & Partial<Omit<TrainConfig, 'data'>>;
+
+/** A run as the run detail view needs it: the row, its resolved config and its checkpoints (newest last). */
+export interface RunDetail {
+  run: Run;
+  config: TrainConfig | null;
+  checkpoints: Checkpoint[];
+  /** A worker is training it in this host right now. */
+  live: boolean;
+}
+
+export interface RunMetricsRequest {
+  runId: string;
+  /** Metric names, e.g. 'loss', 'lr', 'grad_norm', 'images_per_sec', 'loss_t0'..'loss_t9'. */
+  names: string[];
+  /** Only points with step > sinceStep. */
+  sinceStep?: number;
+}
+
+/** Points per requested name, in step order. */
+export type RunMetrics = Record<string, MetricPoint[]>;
+
 /** Request/response calls. Each takes zero or one JSON argument. */
 export interface StudioCalls {
   info(): Promise<AppInfo>;
@@ -107,6 +149,17 @@ export interface StudioCalls {
   cancelJob(jobId: string): Promise<boolean>;
   listRuns(): Promise<RunSummary[]>;
   listSampleSets(): Promise<SampleSet[]>;
+  /** Validates the config (ValidationError with resolveTrainConfig's message) and records a new run, not started. */
+  createTrainingRun(config: TrainConfigInput): Promise<Run>;
+  /** Trains a run in a worker: from scratch if it has no checkpoint, else from its latest good one. */
+  startTraining(runId: string): Promise<Run>;
+  /** Each resolves false when the run has no live worker. */
+  pauseTraining(runId: string): Promise<boolean>;
+  resumeTraining(runId: string): Promise<boolean>;
+  /** Stops after the current step, writing a checkpoint first (the run stays resumable). */
+  stopTraining(runId: string): Promise<boolean>;
+  getRun(runId: string): Promise<RunDetail>;
+  runMetrics(request: RunMetricsRequest): Promise<RunMetrics>;
 }
 
 export type CallName = keyof StudioCalls;
@@ -114,7 +167,20 @@ export type CallArg<K extends CallName> = Parameters<StudioCalls[K]> extends [in
 export type CallReturn<K extends CallName> = Awaited<ReturnType<StudioCalls[K]>>;
 
 /** Every call, in one list: hosts generate their handlers from it, clients their stubs. */
-export const CALL_NAMES = ['info', 'sampleAnalytic', 'cancelJob', 'listRuns', 'listSampleSets'] as const;
+export const CALL_NAMES = [
+  'info',
+  'sampleAnalytic',
+  'cancelJob',
+  'listRuns',
+  'listSampleSets',
+  'createTrainingRun',
+  'startTraining',
+  'pauseTraining',
+  'resumeTraining',
+  'stopTraining',
+  'getRun',
+  'runMetrics',
+] as const;
 
 // Compile-time check that CALL_NAMES lists exactly the keys of StudioCalls.
 type Missing = Exclude<CallName, (typeof CALL_NAMES)[number]>;
@@ -178,10 +244,62 @@ export interface JobErrorEvent {
   error: SerializedError;
 }
 
-export type StudioEvent = JobStartedEvent | JobStepEvent | JobDoneEvent | JobCancelledEvent | JobErrorEvent;
+export type JobEvent = JobStartedEvent | JobStepEvent | JobDoneEvent | JobCancelledEvent | JobErrorEvent;
+
+/** Throttled progress of a training run (about two a second). */
+export interface TrainProgressEvent {
+  type: 'train-progress';
+  runId: string;
+  progress: TrainProgress;
+}
+
+/** Preview samples from fixed noise (EMA weights): images HWC in [-1, 1], or 2-D points for toy runs. */
+export interface TrainPreviewEvent {
+  type: 'train-preview';
+  runId: string;
+  step: number;
+  /** count * prod(shape) values. */
+  samples: Float32Array;
+  count: number;
+  /** One sample's shape: [H, W, C] for images, [2] for toy points. */
+  shape: number[];
+  labels: Int32Array | null;
+}
+
+export interface TrainCheckpointEvent {
+  type: 'train-checkpoint';
+  runId: string;
+  checkpoint: Checkpoint;
+}
+
+/** What the UI shows for a training run (the store's 'cancelled' reads as 'stopped'). */
+export type TrainState = 'created' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed' | 'interrupted';
+
+export interface TrainStateEvent {
+  type: 'train-state';
+  runId: string;
+  state: TrainState;
+  step?: number;
+  error?: string;
+}
+
+export interface TrainLogEvent {
+  type: 'train-log';
+  runId: string;
+  line: string;
+}
+
+export type TrainEvent =
+  TrainProgressEvent | TrainPreviewEvent | TrainCheckpointEvent | TrainStateEvent | TrainLogEvent;
+
+export type StudioEvent = JobEvent | TrainEvent;
 export type StudioEventType = StudioEvent['type'];
 
 export type EventListener = (event: StudioEvent) => void;
+
+export function isTrainEvent(event: StudioEvent): event is TrainEvent {
+  return event.type.startsWith('train-');
+}
 
 /** What the renderer holds: the calls plus a subscription to every event. Returns an unsubscribe function. */
 export interface StudioApi extends StudioCalls {

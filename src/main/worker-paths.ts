@@ -5,12 +5,16 @@
  */
 import { sep } from 'node:path';
 import sampleWorkerPath from '../worker/sample.worker.ts?modulePath';
+import trainWorkerPath from '../worker/train.worker.ts?modulePath';
 import { fileWorkerEntry, type WorkerEntry } from '../service/worker-entry.ts';
 
 function unpacked(path: string): string {
   return path.replace(`${sep}app.asar${sep}`, `${sep}app.asar.unpacked${sep}`);
 }
 
-export function workerEntries(): { sample: WorkerEntry } {
-  return { sample: fileWorkerEntry(unpacked(sampleWorkerPath)) };
+export function workerEntries(): { sample: WorkerEntry; train: WorkerEntry } {
+  return {
+    sample: fileWorkerEntry(unpacked(sampleWorkerPath)),
+    train: fileWorkerEntry(unpacked(trainWorkerPath)),
+  };
 }

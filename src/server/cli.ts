@@ -9,7 +9,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { StudioService } from '../service/studio-service.ts';
 import { createStudioHttpServer } from './http-server.ts';
 import { isLoopbackHost } from './request-guard.ts';
-import { defaultStaticDir, sampleWorkerEntry } from './worker-entries.ts';
+import { defaultStaticDir, sampleWorkerEntry, trainWorkerEntry } from './worker-entries.ts';
 
 const HELP = `Usage: npm run serve -- [options]     (or: node out/server/cli.js [options])
 
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
       host: 'server',
       version: pkg.version,
       dataDir: values['data-dir'],
-      workers: { sample: sampleWorkerEntry() },
+      workers: { sample: sampleWorkerEntry(), train: trainWorkerEntry() },
     });
   } catch (e) {
     fail(`cannot open the studio data: ${(e as Error).message}`);

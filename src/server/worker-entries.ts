@@ -15,6 +15,12 @@ export function sampleWorkerEntry(): WorkerEntry {
     : fileWorkerEntry(join(dirname(here), 'sample.worker.js'));
 }
 
+export function trainWorkerEntry(): WorkerEntry {
+  return fromSources
+    ? tsxWorkerEntry(pathToFileURL(join(dirname(here), '../worker/train.worker.ts')))
+    : fileWorkerEntry(join(dirname(here), 'train.worker.js'));
+}
+
 /** The web build of the renderer: out/web next to out/server, or under the repo's out/ when run from sources. */
 export function defaultStaticDir(): string {
   return fromSources ? join(dirname(here), '../../out/web') : join(dirname(here), '../web');

@@ -1,4 +1,4 @@
-/** The studio's per-user data directory: the database, sample arrays and (later) checkpoints live under it. */
+/** The studio's per-user data directory: the database, sample arrays and training checkpoints live under it. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -14,5 +14,7 @@ export function dataPaths(dataDir: string) {
   return {
     database: join(dataDir, 'studio.db'),
     samples: join(dataDir, 'samples'),
+    /** One folder of checkpoints (and previews) per training run, as the CLI lays them out. */
+    runs: join(dataDir, 'runs'),
   };
 }

@@ -4,20 +4,26 @@
  * worker jobs, and turns worker messages into contract events.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, arch, platform } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import type {
   AnalyticSampleRequest,
   AppInfo,
   EventListener,
   Host,
   JobHandle,
+  Run,
+  RunDetail,
+  RunMetrics,
+  RunMetricsRequest,
   RunSummary,
   SampleSet,
   ScheduleInfo,
   StudioCalls,
   StudioEvent,
+  TrainConfigInput,
+  TrainState,
 } from '../api/contract.ts';
 import { NotFoundError, serializeError, ValidationError } from '../api/errors.ts';
 import type { GaussianMixture } from '../core/gmm.ts';
@@ -25,12 +31,15 @@ import type { GridSchedule } from '../core/noise-grid.ts';
 import { getSampler, SAMPLER_NAMES } from '../core/samplers/index.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
-import type { JsonObject } from '../store/types.ts';
+import type { JsonObject, RunStatus } from '../store/types.ts';
+import { TOY_CLASSES } from '../data/toy2d.ts';
+import { ConfigError, resolveTrainConfig, type TrainConfig } from '../train/config.ts';
 import { ANALYTIC_LIMITS, checkSamplerOptions, planAnalyticSampling } from '../worker/analytic-plan.ts';
 import type { FromSampleWorker, ResolvedAnalyticRequest } from '../worker/sample-messages.ts';
 import { dataPaths, resolveDataDir } from './data-dir.ts';
 import { JobRunner, type Job } from './job-runner.ts';
 import { findPreset, MIXTURE_PRESETS } from './mixture-presets.ts';
+import { TrainingJobs, type TrainingEvent } from './training-jobs.ts';
 import type { WorkerEntry } from './worker-entry.ts';
 
 export interface StudioServiceOptions {
@@ -39,7 +48,7 @@ export interface StudioServiceOptions {
   /** Defaults to $DIFFUSION_STUDIO_HOME, then ~/.diffusion-studio. */
   dataDir?: string;
   /** Where each kind of worker's code lives (hosts know how they were built). */
-  workers: { sample: WorkerEntry };
+  workers: { sample: WorkerEntry; train: WorkerEntry };
   /** Jobs running at once; default: one core left for the host's main thread. */
   maxConcurrentJobs?: number;
 }
@@ -65,6 +74,7 @@ export class StudioService implements StudioCalls {
   readonly #jobs: JobRunner<SampleMeta>;
   readonly #workers: number;
   readonly #samplesDir: string;
+  readonly #training: TrainingJobs;
   #closed = false;
 
   /** Opens (and migrates) the database and marks runs a previous session left running as interrupted. */
@@ -72,9 +82,17 @@ export class StudioService implements StudioCalls {
     this.dataDir = resolveDataDir(options.dataDir);
     const paths = dataPaths(this.dataDir);
     mkdirSync(paths.samples, { recursive: true });
+    mkdirSync(paths.runs, { recursive: true });
     this.#samplesDir = paths.samples;
     this.#store = openStore(paths.database);
     this.#store.markInterrupted();
+    this.#training = new TrainingJobs({
+      entry: options.workers.train,
+      store: this.#store,
+      dbPath: paths.database,
+      runsDir: paths.runs,
+      onEvent: (event) => this.#onTrainingEvent(event),
+    });
     this.#workers = options.maxConcurrentJobs ?? Math.max(1, availableParallelism() - 1);
     this.#jobs = new JobRunner<SampleMeta>(options.workers.sample, this.#workers, {
       message: (job, message) => this.#onWorkerMessage(job, message),
@@ -160,17 +178,149 @@ export class StudioService implements StudioCalls {
     return this.#store.listSampleSets();
   }
 
-  /** Stops every job and closes the database. */
+  async createTrainingRun(input: TrainConfigInput): Promise<Run> {
+    this.#checkOpen();
+    let config: TrainConfig;
+    try {
+      config = resolveTrainConfig(input);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ValidationError(e.message);
+      throw e;
+    }
+    config = checkTrainData(config);
+    const label = datasetLabel(config.data);
+    return this.#store.createRun({
+      name: `${label} ${config.preset}`,
+      kind: 'train',
+      config: config as unknown as JsonObject,
+      dataset: label,
+      preset: config.preset,
+    });
+  }
+
+  async startTraining(runId: string): Promise<Run> {
+    this.#checkOpen();
+    const run = this.#trainRun(runId);
+    if (this.#training.isRunning(runId)) throw new ValidationError(`run ${runId} is already training`);
+    if (run.status === 'completed') throw new ValidationError('this run has completed; fork it to train further');
+    const resume = this.#store.listCheckpoints(runId).length > 0;
+    this.#training.start(runId, resume);
+    this.#emit({ type: 'train-state', runId, state: 'running', step: run.lastStep });
+    return this.#store.getRun(runId)!;
+  }
+
+  async pauseTraining(runId: string): Promise<boolean> {
+    this.#trainRun(runId);
+    return this.#training.pause(runId);
+  }
+
+  async resumeTraining(runId: string): Promise<boolean> {
+    this.#trainRun(runId);
+    return this.#training.resume(runId);
+  }
+
+  async stopTraining(runId: string): Promise<boolean> {
+    this.#trainRun(runId);
+    return this.#training.stop(runId);
+  }
+
+  async getRun(runId: string): Promise<RunDetail> {
+    this.#checkOpen();
+    const run = this.#requireRun(runId);
+    let config: TrainConfig | null = null;
+    try {
+      if (run.kind === 'train') config = resolveTrainConfig(run.config);
+    } catch {
+      config = null; // an older or hand-edited config: the row is still shown
+    }
+    return { run, config, checkpoints: this.#store.listCheckpoints(runId), live: this.#training.isRunning(runId) };
+  }
+
+  async runMetrics(request: RunMetricsRequest): Promise<RunMetrics> {
+    this.#checkOpen();
+    if (!request || typeof request !== 'object') throw new ValidationError('the request must be an object');
+    const { runId, names, sinceStep } = request;
+    this.#requireRun(runId);
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string') || names.length > 64) {
+      throw new ValidationError('names must be an array of at most 64 metric names');
+    }
+    if (sinceStep !== undefined && !Number.isInteger(sinceStep)) {
+      throw new ValidationError('sinceStep must be an integer');
+    }
+    const out: RunMetrics = {};
+    for (const name of names) out[name] = this.#store.metrics(runId, name, sinceStep);
+    return out;
+  }
+
+  /** Stops every job (training runs write a checkpoint first) and closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#jobs.close();
+    await Promise.all([this.#jobs.close(), this.#training.close()]);
     this.#store.close();
     this.#listeners.clear();
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new Error('the studio service is closed');
+  }
+
+  #requireRun(runId: unknown): Run {
+    if (typeof runId !== 'string') throw new ValidationError('runId must be a string');
+    const run = this.#store.getRun(runId);
+    if (!run) throw new NotFoundError(`no run ${runId}`);
+    return run;
+  }
+
+  #trainRun(runId: unknown): Run {
+    const run = this.#requireRun(runId);
+    if (run.kind !== 'train') throw new ValidationError(`run ${run.id} is not a training run`);
+    return run;
+  }
+
+  #onTrainingEvent(event: TrainingEvent): void {
+    switch (event.type) {
+      case 'started':
+        return;
+      case 'log':
+        this.#emit({ type: 'train-log', runId: event.runId, line: event.line });
+        return;
+      case 'progress':
+        this.#emit({ type: 'train-progress', runId: event.progress.runId, progress: event.progress });
+        return;
+      case 'preview':
+        this.#emit({ ...event, type: 'train-preview' });
+        return;
+      case 'checkpoint':
+        this.#emit({ type: 'train-checkpoint', runId: event.runId, checkpoint: event.checkpoint });
+        return;
+      case 'paused':
+      case 'resumed':
+        this.#emit({ type: 'train-state', runId: event.runId, state: event.type === 'paused' ? 'paused' : 'running' });
+        return;
+      case 'done':
+        this.#emit({
+          type: 'train-state',
+          runId: event.outcome.runId,
+          state: event.outcome.status,
+          step: event.outcome.step,
+        });
+        return;
+      case 'error':
+        this.#emit({ type: 'train-state', runId: event.runId, state: 'failed', error: event.error.message });
+        return;
+      case 'exited': {
+        // The worker died without a final message; TrainingJobs has recorded the run's state.
+        const run = this.#store.getRun(event.runId);
+        this.#emit({
+          type: 'train-state',
+          runId: event.runId,
+          state: run ? trainState(run.status) : 'interrupted',
+          error: event.error,
+        });
+        return;
+      }
+    }
   }
 
   #resolveMixture(spec: AnalyticSampleRequest['mixture']): { mixture: GaussianMixture; preset: string | null } {
@@ -257,4 +407,44 @@ export class StudioService implements StudioCalls {
     });
     return set.id;
   }
+}
+
+/** The store's run status as the UI names it. */
+export function trainState(status: RunStatus): TrainState {
+  return status === 'cancelled' ? 'stopped' : status;
+}
+
+/** The short dataset label stored on the run row (the CLI's datasetLabel, without importing the CLI). */
+function datasetLabel(data: TrainConfig['data']): string {
+  if (data.kind === 'toy') return `toy:${data.toy}`;
+  if (data.kind === 'folder') return `folder:${basename(data.dir ?? '')}`;
+  return data.kind;
+}
+
+/** Cheap checks of the data that can fail before a worker opens it: folders exist, labels exist, a batch fits. */
+function checkTrainData(config: TrainConfig): TrainConfig {
+  const { data } = config;
+  if (data.dir !== undefined) {
+    if (!isAbsolute(data.dir)) throw new ValidationError(`data.dir must be an absolute path (got "${data.dir}")`);
+    if (!existsSync(data.dir) || !statSync(data.dir).isDirectory()) {
+      throw new ValidationError(`data.dir ${data.dir} is not a folder`);
+    }
+  }
+  if (data.kind === 'fashion-mnist' && !data.dir && !existsSync('/usr/share/datasets/fashion-mnist')) {
+    throw new ValidationError(
+      'Fashion-MNIST is not installed at /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist), ' +
+        'and no data.dir was given',
+    );
+  }
+  if (data.kind === 'toy' && data.toy) {
+    if (config.conditional && TOY_CLASSES[data.toy] === 0) {
+      throw new ValidationError(`conditional training needs class labels, and toy:${data.toy} has none`);
+    }
+    if ((data.toySize ?? 0) < config.batchSize) {
+      throw new ValidationError(
+        `toy:${data.toy} holds ${data.toySize} points, fewer than one batch (${config.batchSize})`,
+      );
+    }
+  }
+  return config;
 }

@@ -38,7 +38,12 @@ export class TrainingJobs {
     const live = { worker, final: false };
     this.#workers.set(runId, live);
     worker.on('message', (message: FromTrainWorker) => {
-      if (message.type === 'done' || message.type === 'error') live.final = true;
+      if (message.type === 'done' || message.type === 'error') {
+        // The run is over (its rows are written); the worker exits by itself. Free the slot now so that the run can
+        // be started again at once.
+        live.final = true;
+        if (this.#workers.get(runId) === live) this.#workers.delete(runId);
+      }
       this.options.onEvent(message);
     });
     worker.on('error', (error) => this.#ended(runId, live, error.message));

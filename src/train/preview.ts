@@ -50,7 +50,9 @@ export async function drawPreview(
     const x = new Float32Array(spec.count * dim);
     new BatchNoise(spec.seed, 0, spec.count, dim, StreamPurpose.preview).normal(x);
     for (let i = 0; i < x.length; i++) x[i] *= grid.initScale;
-    const denoiser = vpDenoiser(tfjsVpModel(model, labels), spec.schedule, spec.prediction, { clipX0: 1 });
+    // Images live in [-1, 1]; 2-D toy data does not (a ring has radius ~1.4), so only images are clipped.
+    const image = spec.ir.inputs.x.shape.length === 3;
+    const denoiser = vpDenoiser(tfjsVpModel(model, labels), spec.schedule, spec.prediction, image ? { clipX0: 1 } : {});
     const result = await SAMPLERS.ddim.run({ denoiser, sigmas: grid.sigmas, x }, { eta: 0 });
     return { step, samples: result.x as Float32Array, count: spec.count, labels: labels ?? null };
   } finally {

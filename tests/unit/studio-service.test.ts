@@ -11,6 +11,7 @@ import { tsxWorkerEntry, type WorkerEntry } from '../../src/service/worker-entry
 import { openStore } from '../../src/store/open.ts';
 
 const sampleWorker = tsxWorkerEntry(pathToFileURL(join(import.meta.dirname, '../../src/worker/sample.worker.ts')));
+const trainWorker = tsxWorkerEntry(pathToFileURL(join(import.meta.dirname, '../../src/worker/train.worker.ts')));
 
 const request: AnalyticSampleRequest = {
   mixture: { preset: 'ring-8' },
@@ -27,7 +28,12 @@ const services: StudioService[] = [];
 
 function open(worker: WorkerEntry = sampleWorker, dataDir = mkdtempSync(join(tmpdir(), 'ds-service-'))) {
   dirs.push(dataDir);
-  const service = new StudioService({ host: 'server', version: '0.0.0-test', dataDir, workers: { sample: worker } });
+  const service = new StudioService({
+    host: 'server',
+    version: '0.0.0-test',
+    dataDir,
+    workers: { sample: worker, train: trainWorker },
+  });
   services.push(service);
   return service;
 }
@@ -38,7 +44,8 @@ function collect(service: StudioService, jobId: () => string | undefined) {
   const done = new Promise<StudioEvent>((resolve) => {
     service.onEvent((e) => {
       events.push(e);
-      if (e.jobId === jobId() && ['job-done', 'job-cancelled', 'job-error'].includes(e.type)) resolve(e);
+      if ('jobId' in e && e.jobId === jobId() && ['job-done', 'job-cancelled', 'job-error'].includes(e.type))
+        resolve(e);
     });
   });
   return { events, done };
@@ -57,7 +64,7 @@ describe('StudioService', () => {
     job.id = (await service.sampleAnalytic(request)).jobId;
     const final = await done;
     expect(final).toMatchObject({ type: 'job-done' });
-    const mine = events.filter((e) => e.jobId === job.id);
+    const mine = events.filter((e) => 'jobId' in e && e.jobId === job.id);
     expect(mine.map((e) => e.type)).toEqual(['job-started', ...Array(8).fill('job-step'), 'job-done']);
     const started = mine[0] as Extract<StudioEvent, { type: 'job-started' }>;
     expect(started.threadId).toBeGreaterThan(0);
@@ -84,7 +91,7 @@ describe('StudioService', () => {
     let steps = 0;
     const { done } = collect(service, () => job.id);
     service.onEvent((e) => {
-      if (e.jobId === job.id && e.type === 'job-step' && ++steps === 2) void service.cancelJob(job.id);
+      if ('jobId' in e && e.jobId === job.id && e.type === 'job-step' && ++steps === 2) void service.cancelJob(job.id);
     });
     job.id = (await service.sampleAnalytic({ ...request, sampler: 'ddpm', steps: 1000, n: 2000 })).jobId;
     const final = await done;
@@ -146,6 +153,106 @@ describe('StudioService', () => {
     const runs = await service.listRuns();
     expect(runs.find((r) => r.id === run.id)?.status).toBe('interrupted');
   });
+});
+
+describe('StudioService training', () => {
+  const toy = { data: { kind: 'toy' as const, toy: 'ring' as const, toySize: 512 } };
+
+  /** Resolves with the first train-state event of `runId` in one of `states`. */
+  function nextState(service: StudioService, runId: string, states: string[]) {
+    return new Promise<Extract<StudioEvent, { type: 'train-state' }>>((resolve) => {
+      const off = service.onEvent((e) => {
+        if (e.type === 'train-state' && e.runId === runId && states.includes(e.state)) {
+          off();
+          resolve(e);
+        }
+      });
+    });
+  }
+
+  it("rejects bad configs with the config validator's message", async () => {
+    const service = open();
+    await expect(service.createTrainingRun({ ...toy, steps: 0 })).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: expect.stringContaining('steps must be an integer'),
+    });
+    await expect(
+      service.createTrainingRun({ ...toy, conditional: true, data: { kind: 'toy', toy: 'checkerboard' } }),
+    ).rejects.toMatchObject({ name: 'ValidationError', message: expect.stringContaining('class labels') });
+    await expect(
+      service.createTrainingRun({ data: { kind: 'folder', dir: '/definitely/not/here' } }),
+    ).rejects.toMatchObject({
+      name: 'ValidationError',
+    });
+    await expect(service.getRun('nope')).rejects.toMatchObject({ name: 'NotFoundError' });
+  });
+
+  it('trains a toy run in a worker, stops it with a checkpoint and resumes it to completion', async () => {
+    const service = open();
+    const run = await service.createTrainingRun({
+      ...toy,
+      steps: 40,
+      batchSize: 32,
+      checkpointEvery: 20,
+      previewEvery: 10,
+      previewCount: 8,
+      previewSteps: 4,
+      backend: 'cpu',
+    });
+    expect(run).toMatchObject({ status: 'created', dataset: 'toy:ring', preset: 'tiny' });
+    const events: StudioEvent[] = [];
+    service.onEvent((e) => events.push(e));
+
+    // Stop as soon as the first progress report arrives.
+    const stopOnProgress = service.onEvent((e) => {
+      if (e.type === 'train-progress' && e.runId === run.id) {
+        stopOnProgress();
+        void service.stopTraining(run.id);
+      }
+    });
+    const stopped = nextState(service, run.id, ['stopped', 'completed', 'failed']);
+    await service.startTraining(run.id);
+    expect((await stopped).state).toBe('stopped');
+    const afterStop = await service.getRun(run.id);
+    expect(afterStop.run.status).toBe('cancelled');
+    expect(afterStop.checkpoints.length).toBeGreaterThan(0);
+    expect(afterStop.live).toBe(false);
+
+    const completed = nextState(service, run.id, ['completed', 'failed']);
+    await service.startTraining(run.id);
+    expect(await completed).toMatchObject({ state: 'completed', step: 40 });
+    const detail = await service.getRun(run.id);
+    expect(detail.run.status).toBe('completed');
+    expect(detail.config?.steps).toBe(40);
+    expect(detail.checkpoints.at(-1)?.step).toBe(40);
+
+    const metrics = await service.runMetrics({ runId: run.id, names: ['loss'], sinceStep: 30 });
+    expect(metrics.loss.map((p) => p.step)).toEqual([31, 32, 33, 34, 35, 36, 37, 38, 39, 40]);
+    const previews = events.filter((e) => e.type === 'train-preview');
+    expect(previews.length).toBeGreaterThan(0);
+    const preview = previews[0] as Extract<StudioEvent, { type: 'train-preview' }>;
+    expect(preview.shape).toEqual([2]);
+    expect(preview.samples).toBeInstanceOf(Float32Array);
+    expect(preview.samples.length).toBe(8 * 2);
+    expect(events.some((e) => e.type === 'train-checkpoint')).toBe(true);
+    expect(events.some((e) => e.type === 'train-log')).toBe(true);
+    await expect(service.startTraining(run.id)).rejects.toMatchObject({ name: 'ValidationError' });
+  }, 60_000);
+
+  it('shows a run a previous session left running as interrupted, and trains it again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ds-service-'));
+    const store = openStore(dataPaths(dataDir).database);
+    const config = { ...toy, steps: 12, batchSize: 16, checkpointEvery: 6, backend: 'cpu' };
+    const left = store.createRun({ name: 'left running', kind: 'train', config, status: 'running' });
+    store.close();
+    const service = open(sampleWorker, dataDir);
+    const detail = await service.getRun(left.id);
+    expect(detail.run.status).toBe('interrupted');
+    expect(detail.live).toBe(false);
+    const completed = nextState(service, left.id, ['completed', 'failed']);
+    await service.startTraining(left.id);
+    expect(await completed).toMatchObject({ state: 'completed', step: 12 });
+  }, 60_000);
 });
 
 describe('resolveDataDir', () => {

@@ -4,17 +4,19 @@
  * unknown jobs are held and replayed to the watcher that claims them. Nothing is held otherwise, so jobs started
  * elsewhere (another window) cost no memory here.
  */
-import type { JobHandle, StudioApi, StudioEvent } from '../../../api/contract.ts';
+import type { JobEvent, JobHandle, StudioApi } from '../../../api/contract.ts';
 
-type Listener = (event: StudioEvent) => void;
+type Listener = (event: JobEvent) => void;
 
 export class JobEvents {
   readonly #watchers = new Map<string, Listener>();
-  readonly #unclaimed = new Map<string, StudioEvent[]>();
+  readonly #unclaimed = new Map<string, JobEvent[]>();
   #starting = 0;
 
   constructor(api: StudioApi) {
-    api.onEvent((event) => this.#route(event));
+    api.onEvent((event) => {
+      if ('jobId' in event) this.#route(event);
+    });
   }
 
   /** Start a job and receive every one of its events, including those that beat the reply. */
@@ -32,7 +34,7 @@ export class JobEvents {
     }
   }
 
-  #route(event: StudioEvent): void {
+  #route(event: JobEvent): void {
     const listener = this.#watchers.get(event.jobId);
     if (listener) return listener(event);
     if (this.#starting === 0) return;

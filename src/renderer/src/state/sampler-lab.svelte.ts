@@ -6,13 +6,7 @@
  * view a new frame exists. Frame k holds x at sigmas[k] and the x0 the model predicted there; the last frame of a
  * finished job is the final sample at sigma = 0.
  */
-import type {
-  AnalyticSampleRequest,
-  Formulation,
-  GridSchedule,
-  SamplerName,
-  StudioEvent,
-} from '../../../api/contract.ts';
+import type { AnalyticSampleRequest, Formulation, GridSchedule, JobEvent, SamplerName } from '../../../api/contract.ts';
 import type { AppState } from './app.svelte.ts';
 
 export interface Frame {
@@ -182,7 +176,7 @@ export class SamplerLabState {
     this.#stop = undefined;
   }
 
-  #onEvent(event: StudioEvent): void {
+  #onEvent(event: JobEvent): void {
     switch (event.type) {
       case 'job-started':
         if (this.status === 'starting') this.status = 'running';
