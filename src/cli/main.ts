@@ -3,6 +3,7 @@
  * line, `diffusion-studio: <problem>`, and exits 2; anything else exits 1 with the message (stack with DEBUG=1).
  */
 import { parseArgs } from 'node:util';
+import { COMPARE_HELP, compareCommand } from './compare.ts';
 import { UsageError } from './errors.ts';
 import { EXPORT_ONNX_HELP, exportOnnxCommand } from './export-onnx.ts';
 import { FORK_HELP, forkCommand } from './fork.ts';
@@ -21,6 +22,7 @@ Commands:
   fork       start a new run from any checkpoint of another (optionally with a new learning rate)
   runs       list training runs, or show one with its checkpoints
   sample     sample a trained run (--run) or an analytic Gaussian mixture (--model) with any sampler
+  compare    samplers x step counts from the same noise: table, true error (mixtures), labeled grid PNG
   export-onnx  write a trained run's checkpoint as an ONNX model (onnxruntime, opset 17)
   import-onnx  register an ONNX denoiser from elsewhere (eps, x0 or v output) as a run to sample
   help       show this help
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   fork: { run: forkCommand, help: FORK_HELP },
   runs: { run: runsCommand, help: RUNS_HELP },
   sample: { run: sampleAny, help: `${SAMPLE_RUN_HELP}\n${SAMPLE_HELP}` },
+  compare: { run: compareCommand, help: COMPARE_HELP },
   'export-onnx': { run: exportOnnxCommand, help: EXPORT_ONNX_HELP },
   'import-onnx': { run: importOnnxCommand, help: IMPORT_ONNX_HELP },
 };

@@ -55,7 +55,7 @@ Noise and output
   --json                  print a JSON summary (NFE, time, sigmas) instead of text
 `;
 
-async function loadMixture(spec: string): Promise<GaussianMixture> {
+export async function loadMixture(spec: string): Promise<GaussianMixture> {
   if (!spec.startsWith('gmm:') || spec.length <= 4) {
     throw new UsageError(`--model must be gmm:<file.json> (got "${spec}")`);
   }
