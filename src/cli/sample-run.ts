@@ -17,11 +17,21 @@ import { PROVIDER_ORDER } from '../engines/onnx/session.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { encodePng, imagesToGridPng } from '../io/png.ts';
 import type { JsonObject } from '../store/types.ts';
+import type { StepInfo } from '../core/types.ts';
 import { UsageError } from './errors.ts';
 import { openRunEngine } from './run-engine.ts';
 import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
 import { openStudioStore, studioPaths } from './studio-paths.ts';
+import {
+  checkDrawable,
+  imageSamplesNeeded,
+  TRAJECTORY_FLAG_OPTIONS,
+  TRAJECTORY_OUTPUT_HELP,
+  trajectoryOutputs,
+  writeTrajectoryOutputs,
+} from './trajectory-output.ts';
+import type { TrajectoryData } from '../io/trajectory-export.ts';
 
 export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options]        (a trained or imported run)
 
@@ -47,7 +57,7 @@ export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options
                           auto tries them in that order)                                          [auto]
   --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]
   --json                  print a JSON summary
-
+${TRAJECTORY_OUTPUT_HELP}
 Image samples (grid and .npy) are clipped to [-1, 1]. Without --grid and --out, image runs write samples.png
 and vector runs samples.npy.
 `;
@@ -100,6 +110,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       engine: { type: 'string' },
       backend: { type: 'string' },
       provider: { type: 'string' },
+      ...TRAJECTORY_FLAG_OPTIONS,
       db: { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -122,6 +133,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   if (engine !== 'onnx' && v.provider !== undefined) throw new UsageError('--provider applies to --engine onnx only');
   if (v.grid !== undefined && !v.grid.toLowerCase().endsWith('.png'))
     throw new UsageError('--grid must name a .png file');
+  const pictures = trajectoryOutputs(v);
 
   const entry = getSampler(samplerName);
   const options = samplerOptionsFromFlags(samplerName, v);
@@ -146,6 +158,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     const { run, checkpoint, numClasses, engineName } = model;
     let samples: Float32Array;
     let nfe: number;
+    let trajectory: TrajectoryData | undefined;
     const started = performance.now();
     const shapeOf = model.shape;
     const image = shapeOf.length === 3;
@@ -177,6 +190,33 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
+      if (pictures) checkDrawable(shapeOf);
+      // Only the samples the pictures show are kept: images need the first few, scatters all points.
+      const kept = pictures ? (image ? Math.min(n, imageSamplesNeeded(pictures)) : n) : 0;
+      if (pictures) {
+        trajectory = {
+          shape: shapeOf,
+          n: kept,
+          sigmas: Array.from(grid.sigmas),
+          x: new Float32Array((steps + 1) * kept * dim),
+          x0: new Float32Array(steps * kept * dim),
+        };
+      }
+      const t = trajectory;
+      const onStep = t
+        ? (first: number, count: number, info: StepInfo) => {
+            // x_t in VP space, as `sample --trajectory` writes it: x / sqrt(1 + sigma^2).
+            const scale = 1 / Math.sqrt(1 + info.sigma * info.sigma);
+            for (let j = first; j < Math.min(first + count, kept); j++) {
+              const dst = (info.i * kept + j) * dim;
+              const src = (j - first) * dim;
+              for (let d = 0; d < dim; d++) {
+                t.x[dst + d] = info.x[src + d] * scale;
+                t.x0[dst + d] = info.x0Pred[src + d];
+              }
+            }
+          }
+        : undefined;
       const labels = numClasses > 0 ? Int32Array.from({ length: n }, (_, j) => classFlag ?? j % numClasses) : undefined;
       const result = await runChecked(() =>
         sampleInChunks({
@@ -190,6 +230,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
           chunk: batchSize,
           seed,
           ...(labels ? { labels, guidance: guidance ?? 1 } : {}),
+          ...(onStep ? { onStep } : {}),
         }),
       );
       samples = result.samples;
@@ -210,6 +251,29 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
           })
         : await scatterPng(samples, n);
       await writeFile(gridPath, png);
+    }
+    let pictureFiles: string[] = [];
+    if (pictures && trajectory) {
+      // The last noise level's x is the (clipped) samples themselves.
+      trajectory.x.set(samples.subarray(0, trajectory.n * dim), steps * trajectory.n * dim);
+      pictureFiles = await writeTrajectoryOutputs(pictures, trajectory, {
+        model: checkpoint
+          ? { run: run.id, checkpoint: checkpoint.id, step: checkpoint.step, ema: Boolean(v.ema) }
+          : { run: run.id, kind: 'import' },
+        run: {
+          run: run.id,
+          checkpoint: checkpoint?.id ?? null,
+          checkpointSha256: checkpoint?.sha256 ?? null,
+          step: checkpoint?.step ?? null,
+          ema: Boolean(v.ema),
+        },
+        sampler: samplerName,
+        options: { ...options, ...guidanceOptions(classFlag, guidance, numClasses) },
+        steps,
+        seed,
+        n,
+        sigmas: trajectory.sigmas as number[],
+      });
     }
     if (npyPath) {
       store.createSampleSet({
@@ -246,6 +310,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
       ms,
       ...(gridPath ? { grid: gridPath } : {}),
       ...(npyPath ? { out: npyPath } : {}),
+      ...(pictureFiles.length ? { pictures: pictureFiles } : {}),
     };
     if (v.json) {
       out.write(`${JSON.stringify(summary)}\n`);
@@ -255,7 +320,7 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
     const source = checkpoint
       ? `run ${run.id} step ${checkpoint.step} (${v.ema ? 'EMA' : 'raw'} weights, ${engineName})`
       : `imported run ${run.id} (${engineName})`;
-    const files = [gridPath, npyPath].filter(Boolean).join(', ');
+    const files = [gridPath, npyPath, ...pictureFiles].filter(Boolean).join(', ');
     out.write(
       `${entry.label}: ${n} ${what} from ${source}, ${steps} steps, ${nfe} model evaluations per sample, ${(ms / 1000).toFixed(1)} s -> ${files}\n`,
     );

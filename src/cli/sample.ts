@@ -17,6 +17,13 @@ import { writeNpy } from '../io/npy-file.ts';
 import { UsageError } from './errors.ts';
 import { choiceFlag, floatFlag, intFlag } from './options.ts';
 import { runChecked, SAMPLER_FLAG_OPTIONS, samplerOptionsFromFlags } from './sampler-flags.ts';
+import {
+  checkDrawable,
+  TRAJECTORY_FLAG_OPTIONS,
+  TRAJECTORY_OUTPUT_HELP,
+  trajectoryOutputs,
+  writeTrajectoryOutputs,
+} from './trajectory-output.ts';
 
 export const SAMPLE_HELP = `Usage: diffusion-studio sample --model gmm:<file.json> [options]
 
@@ -53,7 +60,7 @@ Noise and output
   --trajectory FILE.npy   x at every noise level, shape [steps + 1, n, dim] (vp: in VP space x_t)
   --trajectory-x0 FILE.npy  predicted x0 at every step, shape [steps, n, dim]
   --json                  print a JSON summary (NFE, time, sigmas) instead of text
-`;
+${TRAJECTORY_OUTPUT_HELP}`;
 
 export async function loadMixture(spec: string): Promise<GaussianMixture> {
   if (!spec.startsWith('gmm:') || spec.length <= 4) {
@@ -127,6 +134,7 @@ export interface SampleSummary {
   out: string;
   trajectory?: string;
   trajectoryX0?: string;
+  pictures?: string[];
 }
 
 export async function sampleCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
@@ -155,6 +163,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
       out: { type: 'string' },
       trajectory: { type: 'string' },
       'trajectory-x0': { type: 'string' },
+      ...TRAJECTORY_FLAG_OPTIONS,
       json: { type: 'boolean' },
     },
   });
@@ -180,6 +189,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
   const batchSizeFlag = intFlag('batch-size', v['batch-size'], 1);
   const dtype = choiceFlag('dtype', v.dtype, ['float32', 'float64'] as const) ?? 'float32';
   const outPath = v.out ?? 'samples.npy';
+  const pictures = trajectoryOutputs(v);
   if (schedule === 'karras' && spacing) throw new UsageError('--spacing applies to discrete schedules, not karras');
   if (schedule !== 'karras' && (sigmaMin !== undefined || sigmaMax !== undefined || rho !== undefined)) {
     throw new UsageError('--sigma-min, --sigma-max and --rho apply to --schedule karras only');
@@ -199,6 +209,7 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
 
   const mixture = await loadMixture(v.model);
   const dim = mixtureDim(mixture);
+  if (pictures) checkDrawable([dim]);
   const z = v['init-noise'] ? await loadInitNoise(v['init-noise'], dim, n) : undefined;
   if (z) n = z.length / dim;
   n ??= 16;
@@ -228,8 +239,8 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
 
   const ArrayType = dtype === 'float64' ? Float64Array : Float32Array;
   const samples = new ArrayType(n * dim);
-  const traj = v.trajectory ? new Float32Array((steps + 1) * n * dim) : undefined;
-  const trajX0 = v['trajectory-x0'] ? new Float32Array(steps * n * dim) : undefined;
+  const traj = v.trajectory || pictures ? new Float32Array((steps + 1) * n * dim) : undefined;
+  const trajX0 = v['trajectory-x0'] || pictures ? new Float32Array(steps * n * dim) : undefined;
   // Trajectories are reported in the formulation's own space: VP users expect x_t, not x_t scaled by 1/sqrt(abar).
   const toNative = (sigma: number) => (formulation === 'vp' ? 1 / Math.sqrt(1 + sigma * sigma) : 1);
   let nfe = 0;
@@ -270,8 +281,24 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
   if (!samples.every(Number.isFinite)) throw new Error('sampling produced NaN or Inf values');
 
   await writeNpy(outPath, samples, [n, dim]);
-  if (traj) await writeNpy(v.trajectory!, traj, [steps + 1, n, dim]);
-  if (trajX0) await writeNpy(v['trajectory-x0']!, trajX0, [steps, n, dim]);
+  if (traj && v.trajectory) await writeNpy(v.trajectory, traj, [steps + 1, n, dim]);
+  if (trajX0 && v['trajectory-x0']) await writeNpy(v['trajectory-x0'], trajX0, [steps, n, dim]);
+  const pictureFiles = pictures
+    ? await writeTrajectoryOutputs(
+        pictures,
+        { shape: [dim], n, sigmas: Array.from(grid.sigmas), x: traj!, x0: trajX0! },
+        {
+          model: { model: v.model, formulation, schedule },
+          run: null,
+          sampler: samplerName,
+          options,
+          steps,
+          seed,
+          n,
+          sigmas: Array.from(grid.sigmas),
+        },
+      )
+    : [];
 
   const summary: SampleSummary = {
     model: v.model,
@@ -292,13 +319,14 @@ export async function sampleCommand(argv: string[], out: NodeJS.WritableStream):
     out: outPath,
     ...(v.trajectory ? { trajectory: v.trajectory } : {}),
     ...(v['trajectory-x0'] ? { trajectoryX0: v['trajectory-x0'] } : {}),
+    ...(pictureFiles.length ? { pictures: pictureFiles } : {}),
   };
   if (v.json) {
     out.write(`${JSON.stringify(summary)}\n`);
   } else {
     out.write(
       `${entry.label}: ${n} samples x ${dim} dims, ${steps} steps, ${nfe} model evaluations per sample, ` +
-        `${ms.toFixed(1)} ms -> ${outPath}\n`,
+        `${ms.toFixed(1)} ms -> ${[outPath, ...pictureFiles].join(', ')}\n`,
     );
   }
 }

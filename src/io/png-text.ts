@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-interface Chunk {
+export interface PngChunk {
   type: string;
   /** Offset of the chunk's length field. */
   start: number;
@@ -18,7 +18,7 @@ interface Chunk {
   data: Buffer;
 }
 
-function* chunks(png: Buffer): Generator<Chunk> {
+export function* pngChunks(png: Buffer): Generator<PngChunk> {
   if (png.length < 8 || !png.subarray(0, 8).equals(SIGNATURE)) throw new Error('png: not a PNG file');
   let at = 8;
   while (at < png.length) {
@@ -63,7 +63,7 @@ function textChunk(keyword: string, value: string): Buffer {
 /** A copy of `png` with one tEXt chunk per entry, placed before the first IDAT (readers that stop early see them). */
 export function addPngText(png: Uint8Array, entries: Record<string, string>): Buffer {
   const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
-  const idat = [...chunks(buf)].find((c) => c.type === 'IDAT');
+  const idat = [...pngChunks(buf)].find((c) => c.type === 'IDAT');
   if (!idat) throw new Error('png: no IDAT chunk');
   const text = Object.entries(entries).map(([k, v]) => textChunk(k, v));
   return Buffer.concat([buf.subarray(0, idat.start), ...text, buf.subarray(idat.start)]);
@@ -73,7 +73,7 @@ export function addPngText(png: Uint8Array, entries: Record<string, string>): Bu
 export function readPngText(png: Uint8Array): Record<string, string> {
   const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
   const out: Record<string, string> = {};
-  for (const c of chunks(buf)) {
+  for (const c of pngChunks(buf)) {
     if (c.type !== 'tEXt') continue;
     const nul = c.data.indexOf(0);
     if (nul < 1) throw new Error('png: tEXt chunk without a keyword');
