@@ -36,6 +36,15 @@ export class ProgressTracker {
     private readonly intervalMs = 500,
   ) {}
 
+  /** Continue the smoothed loss from a resumed run's stored losses (oldest first), as if they had been recorded. */
+  seedLosses(losses: readonly number[]): void {
+    for (const loss of losses) this.smoothed = this.#smooth(loss);
+  }
+
+  #smooth(loss: number): number {
+    return Number.isNaN(this.smoothed) ? loss : 0.98 * this.smoothed + 0.02 * loss;
+  }
+
   /** Record one step; returns the report when one is due. */
   record(args: {
     runId: string;
@@ -53,7 +62,7 @@ export class ProgressTracker {
       this.bucketSum[k] += args.perSample[j];
       this.bucketCount[k] += 1;
     }
-    this.smoothed = Number.isNaN(this.smoothed) ? args.loss : 0.98 * this.smoothed + 0.02 * args.loss;
+    this.smoothed = this.#smooth(args.loss);
     this.stepMsAvg = Number.isNaN(this.stepMsAvg) ? args.stepMs : 0.9 * this.stepMsAvg + 0.1 * args.stepMs;
     const now = performance.now();
     const due = now - this.lastReport >= this.intervalMs || args.step === this.totalSteps;

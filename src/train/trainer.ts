@@ -203,6 +203,8 @@ async function trainInner(
     minLr: 0,
   };
   const tracker = new ProgressTracker(config.steps, config.batchSize, schedule.T);
+  // A resumed run's smoothed loss continues from its stored history (display only; nothing random depends on it).
+  if (state) tracker.seedLosses(store.metrics(runId, 'loss', Math.max(0, step - 1000), step).map((p) => p.value));
   const shape = [config.batchSize, ...ir.inputs.x.shape];
   const spec = {
     prediction: config.objective,

@@ -97,3 +97,29 @@ describe('gradient clipping, learning rate, EMA', () => {
     expect(ema.shadows[0].dataSync()[0]).toBe(1.25);
   });
 });
+
+describe('progress tracker', () => {
+  it('continues the smoothed loss of a resumed run from its stored losses', async () => {
+    const { ProgressTracker } = await import('../../src/train/progress.ts');
+    const losses = [1, 0.8, 0.7, 0.65, 0.6];
+    const args = (step: number, loss: number) => ({
+      runId: 'r',
+      step,
+      loss,
+      perSample: [loss],
+      t: new Int32Array([0]),
+      lr: 1e-3,
+      gradNorm: 1,
+      stepMs: 10,
+      backend: 'cpu',
+    });
+    const straight = new ProgressTracker(10, 1, 1000, 0);
+    let last = null;
+    losses.forEach((l, i) => (last = straight.record(args(i + 1, l))));
+    const resumed = new ProgressTracker(10, 1, 1000, 0);
+    resumed.seedLosses(losses.slice(0, 3));
+    let again = null;
+    losses.slice(3).forEach((l, i) => (again = resumed.record(args(i + 4, l))));
+    expect(again!.lossSmoothed).toBe(last!.lossSmoothed);
+  });
+});
