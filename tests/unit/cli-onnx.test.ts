@@ -3,12 +3,11 @@
  * conditional 8x8 IDX U-Net run with learned variance for a few steps, export them, load the files in onnxruntime
  * and read their metadata, and sample through onnxruntime to the same samples as through tfjs.
  */
+import { cliCapture } from './helpers/run-cli.ts';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { META } from '../../src/engines/onnx/export.ts';
 import { OnnxModelSession, readOnnxInfo } from '../../src/engines/onnx/session.ts';
 import { decodeNpy } from '../../src/io/npy.ts';
@@ -17,23 +16,7 @@ const root = mkdtempSync(join(tmpdir(), 'ds-cli-onnx-'));
 const db = join(root, 'studio.db');
 const where = ['--db', db, '--out', join(root, 'runs')];
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        add(String(chunk));
-        cb();
-      },
-    });
-  const code = await runCli(
-    args,
-    sink((s) => (o += s)),
-    sink((s) => (e += s)),
-  );
-  return { code, out: o, err: e };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 const runIdOf = (out: string) => /^run (r_\w+) /m.exec(out)![1];
 const readNpy = (p: string) => decodeNpy(new Uint8Array(readFileSync(p))).data as Float32Array;

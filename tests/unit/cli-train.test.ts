@@ -4,14 +4,13 @@
  * stop with SIGINT and resume to the same weights as a straight run, extend a run, train on the real Fashion-MNIST,
  * and the one-line usage errors.
  */
+import { cliCapture } from './helpers/run-cli.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { CheckpointManager } from '../../src/checkpoint/manager.ts';
 import { decodeNpy } from '../../src/io/npy.ts';
 import { decodePng } from '../../src/io/png.ts';
@@ -40,29 +39,7 @@ const db = join(root, 'studio.db');
 const runsDir = join(root, 'runs');
 const where = ['--db', db, '--out', runsDir];
 
-/** Captures output; `onLine` sees every line synchronously as it is written (Writable calls _write in write()). */
-async function cli(
-  args: string[],
-  onLine?: (line: string) => void,
-): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const out = new Writable({
-    write(chunk, _enc, cb) {
-      o += String(chunk);
-      for (const line of String(chunk).split('\n')) if (line) onLine?.(line);
-      cb();
-    },
-  });
-  const err = new Writable({
-    write(chunk, _enc, cb) {
-      e += String(chunk);
-      cb();
-    },
-  });
-  const code = await runCli(args, out, err);
-  return { code, out: o, err: e };
-}
+const cli = cliCapture;
 
 const runIdOf = (out: string) => /^run (r_\w+) /m.exec(out)![1];
 const readNpy = (p: string) => decodeNpy(new Uint8Array(readFileSync(p)));

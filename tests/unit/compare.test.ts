@@ -3,12 +3,11 @@
  * steps, the stored row and arrays), the `compare` command with its grid PNG and provenance chunks, and --run on a
  * toy run trained in-process for a few steps.
  */
+import { cliCapture } from './helpers/run-cli.ts';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { analyticSource } from '../../src/compare/analytic-source.ts';
 import { runComparison } from '../../src/compare/comparison.ts';
 import { initialNoise } from '../../src/core/rng.ts';
@@ -29,23 +28,7 @@ const mixture = {
 const mixFile = join(root, 'mix.json');
 writeFileSync(mixFile, JSON.stringify(mixture));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        add(String(chunk));
-        cb();
-      },
-    });
-  const code = await runCli(
-    args,
-    sink((s) => (o += s)),
-    sink((s) => (e += s)),
-  );
-  return { code, out: o, err: e };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 describe('png tEXt chunks', () => {
   it('round-trip, keep the image decodable, and reject a corrupted chunk', async () => {

@@ -7,9 +7,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
+import { cliCapture } from './helpers/run-cli.ts';
 import { sampleInChunks } from '../../src/core/batched-sampling.ts';
 import { buildNoiseGrid } from '../../src/core/noise-grid.ts';
 import { getSampler } from '../../src/core/samplers/index.ts';
@@ -33,23 +32,7 @@ const root = mkdtempSync(join(tmpdir(), 'ds-onnx-import-'));
 const db = join(root, 'studio.db');
 const where = ['--db', db, '--out', join(root, 'runs')];
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        add(String(chunk));
-        cb();
-      },
-    });
-  const code = await runCli(
-    args,
-    sink((s) => (o += s)),
-    sink((s) => (e += s)),
-  );
-  return { code, out: o, err: e };
-}
+const cli = (args: string[]) => cliCapture(args);
 
 /** Small nonzero weights (the real init zeroes the output conv, which would make every prediction 0). */
 export function randomParams(ir: ModelIR, seed: number): Map<string, Float32Array> {

@@ -2,13 +2,12 @@
  * Trajectory pictures: strip layout and pixels, APNG frame control chunks, GIF frames, provenance chunks and
  * sidecars, and the `sample` flags for a Gaussian mixture (2-D scatters) and a tiny trained toy run.
  */
+import { cliCapture } from './helpers/run-cli.ts';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { apngInfo } from '../../src/io/apng.ts';
 import { imagesToGrid } from '../../src/io/image-grid.ts';
 import { decodePng } from '../../src/io/png.ts';
@@ -23,23 +22,7 @@ import {
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-traj-'));
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let o = '';
-  let e = '';
-  const sink = (f: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        f(String(chunk));
-        cb();
-      },
-    });
-  const code = await runCli(
-    args,
-    sink((s) => (o += s)),
-    sink((s) => (e += s)),
-  );
-  return { code, out: o, err: e };
-}
+const cli = (...args: string[]) => cliCapture(args);
 
 /** A deterministic 8x8x1 trajectory: noise at the start, a blob per sample at the end. */
 function imageTrajectory(steps: number, n: number): TrajectoryData {
