@@ -4,7 +4,8 @@
  * and read their metadata, and sample through onnxruntime to the same samples as through tfjs.
  */
 import { cliCapture } from './helpers/run-cli.ts';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeTinyIdx } from './helpers/tiny-idx.ts';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,28 +27,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** An MNIST-format set of 8x8 blobs in 3 classes. */
-function writeTinyIdx(dir: string, n = 8, size = 8): void {
-  const header = (magic: number, dims: number[]) => {
-    const b = Buffer.alloc(4 + 4 * dims.length);
-    b.writeUInt32BE(magic, 0);
-    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
-    return b;
-  };
-  const images = Buffer.alloc(n * size * size);
-  const labels = Buffer.alloc(n);
-  for (let j = 0; j < n; j++) {
-    labels[j] = j % 3;
-    const cx = 1.5 + 2.5 * (j % 3);
-    for (let y = 0; y < size; y++)
-      for (let x = 0; x < size; x++) {
-        images[(j * size + y) * size + x] = Math.round(255 * Math.exp(-((x - cx) ** 2 + (y - size / 2) ** 2) / 4));
-      }
-  }
-  writeFileSync(join(dir, 'train-images-idx3-ubyte'), Buffer.concat([header(0x803, [n, size, size]), images]));
-  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), Buffer.concat([header(0x801, [n]), labels]));
 }
 
 /** Samples a run through both engines with the same flags; returns both arrays and the onnx summary. */

@@ -5,8 +5,9 @@
  * and the one-line usage errors.
  */
 import { cliCapture } from './helpers/run-cli.ts';
+import { writeTinyIdx } from './helpers/tiny-idx.ts';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,28 +44,6 @@ const cli = cliCapture;
 
 const runIdOf = (out: string) => /^run (r_\w+) /m.exec(out)![1];
 const readNpy = (p: string) => decodeNpy(new Uint8Array(readFileSync(p)));
-
-/** An MNIST-format set of 8x8 blobs in 3 classes. */
-function writeTinyIdx(dir: string, n = 8, size = 8): void {
-  const header = (magic: number, dims: number[]) => {
-    const b = Buffer.alloc(4 + 4 * dims.length);
-    b.writeUInt32BE(magic, 0);
-    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
-    return b;
-  };
-  const images = Buffer.alloc(n * size * size);
-  const labels = Buffer.alloc(n);
-  for (let j = 0; j < n; j++) {
-    labels[j] = j % 3;
-    const cx = 1.5 + 2.5 * (j % 3);
-    for (let y = 0; y < size; y++)
-      for (let x = 0; x < size; x++) {
-        images[(j * size + y) * size + x] = Math.round(255 * Math.exp(-((x - cx) ** 2 + (y - size / 2) ** 2) / 4));
-      }
-  }
-  writeFileSync(join(dir, 'train-images-idx3-ubyte'), Buffer.concat([header(0x803, [n, size, size]), images]));
-  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), Buffer.concat([header(0x801, [n]), labels]));
-}
 
 const idxDir = join(root, 'idx8');
 mkdirSync(idxDir);
