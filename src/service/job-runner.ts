@@ -1,54 +1,72 @@
 /**
  * Runs jobs in worker threads, one fresh worker per job, at most `maxConcurrent` at a time (the rest wait in FIFO
- * order). It owns the lifecycle and nothing else: start, cancel (a message, then termination if the worker does not
- * answer), and crash detection, so that a job always ends in exactly one of finished / cancelled / failed and never
- * hangs. What the messages mean is the caller's business (see studio-service.ts).
+ * order), whatever kind of worker a job needs: analytic sampling, sampling a trained network, a comparison. It owns
+ * the lifecycle and nothing else: start, cancel (a message, then termination if the worker does not answer), and
+ * crash detection, so that a job always ends in exactly one of finished / cancelled / failed and never hangs. What
+ * the messages mean is each job's business (see studio-service.ts).
+ *
+ * Protocol every job worker follows: the first message in is the job's start message; `{ type: 'cancel' }` asks it
+ * to stop; it answers with any messages, where `{ type: 'step', i }` counts progress, and ends with exactly one
+ * `done`, `cancelled` or `error` message.
  */
 import type { Worker } from 'node:worker_threads';
-import type { FromSampleWorker, ToSampleWorker } from '../worker/sample-messages.ts';
 import { spawnWorker, type WorkerEntry } from './worker-entry.ts';
+
+/** The least a job worker's messages have in common. */
+export interface JobWorkerMessage {
+  type: string;
+}
 
 /** How long a worker may take to honour a cancel message before it is terminated. */
 const CANCEL_GRACE_MS = 2000;
 
-export interface Job<Meta> {
+export type JobOutcome = { cancelled: true } | { cancelled: false; error: Error };
+
+export interface JobStartMessage {
+  type: 'start';
+  jobId: string;
+}
+
+export interface Job<
+  From extends JobWorkerMessage = JobWorkerMessage,
+  Start extends JobStartMessage = JobStartMessage,
+> {
   readonly id: string;
-  readonly start: Extract<ToSampleWorker, { type: 'start' }>;
-  readonly meta: Meta;
+  /** Which worker runs it, and the worker thread's name prefix (e.g. 'sample'). */
+  readonly entry: WorkerEntry;
+  readonly kind: string;
+  /** Posted to the worker first. */
+  readonly start: Start;
   /** Steps reported so far (for a cancel that has to terminate the worker). */
   completedSteps: number;
-}
-
-export interface JobHandlers<Meta> {
-  /** Every message of a live job, including the final done / cancelled / error one. */
-  message(job: Job<Meta>, message: FromSampleWorker): void | Promise<void>;
+  /** Every message of the live job, including the final done / cancelled / error one. */
+  message(message: From): void | Promise<void>;
   /** The job ended without a final message: the worker crashed, exited, or was terminated after a cancel. */
-  ended(job: Job<Meta>, outcome: { cancelled: true } | { cancelled: false; error: Error }): void;
+  ended(outcome: JobOutcome): void;
 }
 
-interface Live<Meta> {
-  job: Job<Meta>;
+interface Live {
+  job: Job;
   worker?: Worker;
   settled: boolean;
   cancelTimer?: ReturnType<typeof setTimeout>;
 }
 
-export class JobRunner<Meta> {
-  readonly #queue: Live<Meta>[] = [];
-  readonly #running = new Map<string, Live<Meta>>();
+const isFinal = (message: JobWorkerMessage): boolean =>
+  message.type === 'done' || message.type === 'cancelled' || message.type === 'error';
 
-  constructor(
-    private readonly entry: WorkerEntry,
-    private readonly maxConcurrent: number,
-    private readonly handlers: JobHandlers<Meta>,
-  ) {}
+export class JobRunner {
+  readonly #queue: Live[] = [];
+  readonly #running = new Map<string, Live>();
+
+  constructor(private readonly maxConcurrent: number) {}
 
   get activeCount(): number {
     return this.#running.size;
   }
 
-  submit(job: Job<Meta>): void {
-    this.#queue.push({ job, settled: false });
+  submit<From extends JobWorkerMessage, Start extends JobStartMessage>(job: Job<From, Start>): void {
+    this.#queue.push({ job: job as unknown as Job, settled: false });
     this.#pump();
   }
 
@@ -58,16 +76,16 @@ export class JobRunner<Meta> {
     if (queued >= 0) {
       const [live] = this.#queue.splice(queued, 1);
       live.settled = true;
-      this.handlers.ended(live.job, { cancelled: true });
+      live.job.ended({ cancelled: true });
       return true;
     }
     const live = this.#running.get(jobId);
     if (!live || live.settled || live.cancelTimer) return !!live && !live.settled;
-    live.worker!.postMessage({ type: 'cancel' } satisfies ToSampleWorker);
+    live.worker!.postMessage({ type: 'cancel' });
     live.cancelTimer = setTimeout(() => {
       if (live.settled) return;
       this.#settle(live);
-      this.handlers.ended(live.job, { cancelled: true });
+      live.job.ended({ cancelled: true });
     }, CANCEL_GRACE_MS);
     return true;
   }
@@ -92,42 +110,44 @@ export class JobRunner<Meta> {
     }
   }
 
-  #startWorker(live: Live<Meta>): void {
-    const worker = spawnWorker(this.entry, { name: `sample-${live.job.id}` });
+  #startWorker(live: Live): void {
+    const worker = spawnWorker(live.job.entry, { name: `${live.job.kind}-${live.job.id}` });
     live.worker = worker;
-    worker.on('message', (message: FromSampleWorker) => {
+    worker.on('message', (message: JobWorkerMessage & { i?: unknown }) => {
       if (live.settled) return;
-      if (message.type === 'step') live.job.completedSteps = message.i;
-      const final = message.type === 'done' || message.type === 'cancelled' || message.type === 'error';
+      if (message.type === 'step' && typeof message.i === 'number') live.job.completedSteps = message.i;
+      const final = isFinal(message);
       if (final) this.#settle(live);
-      void Promise.resolve(this.handlers.message(live.job, message)).catch((error: unknown) => {
-        // A handler that fails on a final message (e.g. the database write) still has to end the job once.
-        if (final) this.handlers.ended(live.job, { cancelled: false, error: error as Error });
-      });
+      void Promise.resolve()
+        .then(() => live.job.message(message))
+        .catch((error: unknown) => {
+          // A handler that fails on a final message (e.g. the database write) still has to end the job once.
+          if (final) live.job.ended({ cancelled: false, error: error as Error });
+        });
     });
     worker.on('error', (error) => {
       if (live.settled) return;
       this.#settle(live);
-      this.handlers.ended(live.job, { cancelled: false, error });
+      live.job.ended({ cancelled: false, error });
     });
     worker.on('messageerror', (error) => {
       if (live.settled) return;
       this.#settle(live);
-      this.handlers.ended(live.job, { cancelled: false, error });
+      live.job.ended({ cancelled: false, error });
     });
     worker.on('exit', (code) => {
       if (!live.settled) {
         this.#settle(live);
         const error = new Error(`the sample worker exited (code ${code}) before the job finished`);
         error.name = 'WorkerExitError';
-        this.handlers.ended(live.job, { cancelled: false, error });
+        live.job.ended({ cancelled: false, error });
       }
     });
     worker.postMessage(live.job.start);
   }
 
   /** Mark a job over, free its slot and start the next one. Idempotent. */
-  #settle(live: Live<Meta>): void {
+  #settle(live: Live): void {
     if (live.settled) return;
     live.settled = true;
     if (live.cancelTimer) clearTimeout(live.cancelTimer);

@@ -35,9 +35,9 @@ import type { JsonObject, RunStatus } from '../store/types.ts';
 import { TOY_CLASSES } from '../data/toy2d.ts';
 import { ConfigError, resolveTrainConfig, type TrainConfig } from '../train/config.ts';
 import { ANALYTIC_LIMITS, checkSamplerOptions, planAnalyticSampling } from '../worker/analytic-plan.ts';
-import type { FromSampleWorker, ResolvedAnalyticRequest } from '../worker/sample-messages.ts';
+import type { FromSampleWorker, ResolvedAnalyticRequest, ToSampleWorker } from '../worker/sample-messages.ts';
 import { dataPaths, resolveDataDir } from './data-dir.ts';
-import { JobRunner, type Job } from './job-runner.ts';
+import { JobRunner, type Job, type JobOutcome } from './job-runner.ts';
 import { findPreset, MIXTURE_PRESETS } from './mixture-presets.ts';
 import { TrainingJobs, type TrainingEvent } from './training-jobs.ts';
 import type { WorkerEntry } from './worker-entry.ts';
@@ -71,7 +71,7 @@ export class StudioService implements StudioCalls {
   readonly dataDir: string;
   readonly #store: Store;
   readonly #listeners = new Set<EventListener>();
-  readonly #jobs: JobRunner<SampleMeta>;
+  readonly #jobs: JobRunner;
   readonly #workers: number;
   readonly #samplesDir: string;
   readonly #training: TrainingJobs;
@@ -94,15 +94,7 @@ export class StudioService implements StudioCalls {
       onEvent: (event) => this.#onTrainingEvent(event),
     });
     this.#workers = options.maxConcurrentJobs ?? Math.max(1, availableParallelism() - 1);
-    this.#jobs = new JobRunner<SampleMeta>(options.workers.sample, this.#workers, {
-      message: (job, message) => this.#onWorkerMessage(job, message),
-      ended: (job, outcome) =>
-        this.#emit(
-          outcome.cancelled
-            ? { type: 'job-cancelled', jobId: job.id, completedSteps: job.completedSteps }
-            : { type: 'job-error', jobId: job.id, error: serializeError(outcome.error) },
-        ),
-    });
+    this.#jobs = new JobRunner(this.#workers);
   }
 
   onEvent(listener: EventListener): () => void {
@@ -153,11 +145,15 @@ export class StudioService implements StudioCalls {
     await checkSamplerOptions(plan);
     const jobId = randomUUID();
     const outPath = join(this.#samplesDir, `${jobId}.npy`);
-    const job: Job<SampleMeta> = {
+    const meta: SampleMeta = { preset, request: { ...resolved, mixture: plan.mixture }, outPath };
+    const job: Job<FromSampleWorker, Extract<ToSampleWorker, { type: 'start' }>> = {
       id: jobId,
-      start: { type: 'start', jobId, request: { ...resolved, mixture: plan.mixture }, outPath },
-      meta: { preset, request: { ...resolved, mixture: plan.mixture }, outPath },
+      entry: this.options.workers.sample,
+      kind: 'sample',
+      start: { type: 'start', jobId, request: meta.request, outPath },
       completedSteps: 0,
+      message: (message) => this.#onWorkerMessage(jobId, meta, message),
+      ended: (outcome) => this.#emitJobEnded(job, outcome),
     };
     this.#jobs.submit(job);
     return { jobId };
@@ -343,8 +339,16 @@ export class StudioService implements StudioCalls {
     }
   }
 
-  #onWorkerMessage(job: Job<SampleMeta>, message: FromSampleWorker): void {
-    const jobId = job.id;
+  /** A job that ended without its worker's final message (crash, exit, or termination after a cancel). */
+  #emitJobEnded(job: { id: string; completedSteps: number }, outcome: JobOutcome): void {
+    this.#emit(
+      outcome.cancelled
+        ? { type: 'job-cancelled', jobId: job.id, completedSteps: job.completedSteps }
+        : { type: 'job-error', jobId: job.id, error: serializeError(outcome.error) },
+    );
+  }
+
+  #onWorkerMessage(jobId: string, meta: SampleMeta, message: FromSampleWorker): void {
     switch (message.type) {
       case 'started':
         this.#emit({
@@ -355,7 +359,7 @@ export class StudioService implements StudioCalls {
           n: message.n,
           dim: message.dim,
           sigmas: message.sigmas,
-          formulation: job.meta.request.formulation,
+          formulation: meta.request.formulation,
           threadId: message.threadId,
         });
         return;
@@ -363,7 +367,7 @@ export class StudioService implements StudioCalls {
         this.#emit({ ...message, type: 'job-step', jobId });
         return;
       case 'done': {
-        const sampleSetId = this.#recordSampleSet(job, message.path);
+        const sampleSetId = this.#recordSampleSet(jobId, meta, message.path);
         this.#emit({
           type: 'job-done',
           jobId,
@@ -384,8 +388,8 @@ export class StudioService implements StudioCalls {
     }
   }
 
-  #recordSampleSet(job: Job<SampleMeta>, path: string): string {
-    const { request, preset } = job.meta;
+  #recordSampleSet(jobId: string, meta: SampleMeta, path: string): string {
+    const { request, preset } = meta;
     const model: JsonObject = {
       kind: 'gaussian-mixture',
       preset,
