@@ -16,5 +16,7 @@ export function dataPaths(dataDir: string) {
     samples: join(dataDir, 'samples'),
     /** One folder of checkpoints (and previews) per training run, as the CLI lays them out. */
     runs: join(dataDir, 'runs'),
+    /** Files the user exported from the studio (grids, strips, animations, sidecars); served at /exports/<name>. */
+    exports: join(dataDir, 'exports'),
   };
 }
