@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import { m001Initial } from './migrations/001-initial.ts';
 import { m002RunNotesAndPinning } from './migrations/002-run-notes-and-pinning.ts';
+import { m003SampleSetTrajectories } from './migrations/003-sample-set-trajectories.ts';
 
 export interface Migration {
   readonly version: number;
@@ -38,7 +39,11 @@ export function checkMigrations(list: readonly Migration[]): readonly Migration[
   return list;
 }
 
-export const MIGRATIONS: readonly Migration[] = checkMigrations([m001Initial, m002RunNotesAndPinning]);
+export const MIGRATIONS: readonly Migration[] = checkMigrations([
+  m001Initial,
+  m002RunNotesAndPinning,
+  m003SampleSetTrajectories,
+]);
 
 /** The schema version this build creates and understands. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.length;

@@ -55,6 +55,8 @@ export interface SampleSetRow {
   n: number;
   path: string;
   created_at: number;
+  trajectory_path: string | null;
+  trajectory_json: string | null;
 }
 
 export interface ComparisonRow {
@@ -120,6 +122,9 @@ export function toSampleSet(r: SampleSetRow): SampleSet {
     n: r.n,
     path: r.path,
     createdAt: r.created_at,
+    trajectoryPath: r.trajectory_path,
+    trajectory:
+      r.trajectory_json === null ? null : parseJsonObject(r.trajectory_json, `sample_sets.trajectory_json of ${r.id}`),
   };
 }
 

@@ -48,11 +48,12 @@ export function prepareStatements(db: Database.Database) {
     metricNames: p(`SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name`).pluck(),
 
     insertSampleSet: p(`INSERT INTO sample_sets (id, run_id, checkpoint_id, model_json, sampler, steps, options_json,
-      seed, n, path, created_at) VALUES (@id, @run_id, @checkpoint_id, @model_json, @sampler, @steps,
-      @options_json, @seed, @n, @path, @now)`),
+      seed, n, path, created_at, trajectory_path, trajectory_json) VALUES (@id, @run_id, @checkpoint_id, @model_json,
+      @sampler, @steps, @options_json, @seed, @n, @path, @now, @trajectory_path, @trajectory_json)`),
     getSampleSet: p(`SELECT * FROM sample_sets WHERE id = ?`),
     listSampleSets: p(`SELECT * FROM sample_sets WHERE (@run_id IS NULL OR run_id = @run_id)
-      AND (@checkpoint_id IS NULL OR checkpoint_id = @checkpoint_id) ORDER BY created_at DESC, id DESC`),
+      AND (@checkpoint_id IS NULL OR checkpoint_id = @checkpoint_id)
+      AND (@trajectory = 0 OR trajectory_path IS NOT NULL) ORDER BY created_at DESC, id DESC`),
     deleteSampleSet: p(`DELETE FROM sample_sets WHERE id = ?`),
 
     insertComparison: p(`INSERT INTO comparisons (id, name, spec_json, status, created_at, updated_at)

@@ -65,6 +65,8 @@ export interface RunFilter {
 export interface SampleSetFilter {
   runId?: string;
   checkpointId?: string;
+  /** Only sample sets that kept their trajectory. */
+  withTrajectory?: boolean;
 }
 
 function sqliteCode(err: unknown): string | undefined {
@@ -345,6 +347,8 @@ export class Store {
         n: requireInt(input.n, 'sample count', 1),
         path: requireText(input.path, 'sample set path'),
         now: this.#now(),
+        trajectory_path: optionalText(input.trajectoryPath, 'sample set trajectory path'),
+        trajectory_json: input.trajectory == null ? null : objectToJson(input.trajectory, 'sample set trajectory'),
       });
     } catch (err) {
       if (sqliteCode(err) === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
@@ -367,6 +371,7 @@ export class Store {
     const rows = this.#s.listSampleSets.all({
       run_id: filter.runId ?? null,
       checkpoint_id: filter.checkpointId ?? null,
+      trajectory: filter.withTrajectory ? 1 : 0,
     });
     return (rows as SampleSetRow[]).map(toSampleSet);
   }

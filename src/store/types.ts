@@ -125,6 +125,10 @@ export interface SampleSet {
   /** The arrays file (.npy or similar). Arrays never live in the database. */
   path: string;
   createdAt: number;
+  /** Folder of the stored denoising trajectory's arrays (schema 3); null when none was kept. */
+  trajectoryPath: string | null;
+  /** What reading the trajectory needs (noise levels, shape, samples kept...); null when none was kept. */
+  trajectory: JsonObject | null;
 }
 
 export interface NewSampleSet {
@@ -138,6 +142,8 @@ export interface NewSampleSet {
   seed: number;
   n: number;
   path: string;
+  trajectoryPath?: string | null;
+  trajectory?: JsonObject | null;
 }
 
 export interface Comparison {

@@ -123,6 +123,8 @@ describe('from an empty database to the latest schema', () => {
         'n',
         'path',
         'created_at',
+        'trajectory_path',
+        'trajectory_json',
       ]);
       expect(columns(db, 'comparisons')).toEqual([
         'id',
@@ -139,6 +141,7 @@ describe('from an empty database to the latest schema', () => {
         'runs_parent_run',
         'sample_sets_checkpoint',
         'sample_sets_run',
+        'sample_sets_trajectories',
       ]);
       expect(indexColumns(db, 'runs_list_order')).toEqual(['pinned', 'created_at']);
       // metrics is WITHOUT ROWID: its primary key is the (run_id, name, step) index.
@@ -266,6 +269,48 @@ const FIXTURES: Record<number, { insert(db: Database.Database): void; check(stor
       // The migrated database accepts the new columns.
       expect(store.pinRun('r0').pinned).toBe(true);
       expect(store.setRunNotes('r0', 'baseline').notes).toBe('baseline');
+      expect(store.getSampleSet('s1')).toMatchObject({ trajectoryPath: null, trajectory: null });
+    },
+  },
+  2: {
+    insert(db) {
+      db.exec(`
+        INSERT INTO runs (id, name, kind, status, config_json, created_at, updated_at, notes, pinned) VALUES
+          ('r1', 'noted', 'train', 'completed', '{"lr":0.001}', 1000, 2000, 'keep this one', 1);
+        INSERT INTO checkpoints (id, run_id, step, path, sha256, bytes, pinned, created_at) VALUES
+          ('c1', 'r1', 100, '/w/r1/100.safetensors', '${SHA}', 4096, 0, 1100);
+        INSERT INTO sample_sets (id, run_id, checkpoint_id, model_json, sampler, steps, options_json, seed, n, path,
+          created_at) VALUES
+          ('s1', 'r1', 'c1', '{"run":"r1","checkpoint":"c1"}', 'ddim', 25, '{"eta":0.5}', 3, 8, '/s/s1.npy', 1500);
+      `);
+    },
+    check(store) {
+      expect(store.getRun('r1')).toMatchObject({ notes: 'keep this one', pinned: true });
+      expect(store.getSampleSet('s1')).toMatchObject({
+        runId: 'r1',
+        checkpointId: 'c1',
+        options: { eta: 0.5 },
+        trajectoryPath: null,
+        trajectory: null,
+      });
+      expect(store.listSampleSets({ withTrajectory: true })).toEqual([]);
+      // The migrated database accepts a trajectory.
+      const kept = store.createSampleSet({
+        runId: 'r1',
+        model: { run: 'r1' },
+        sampler: 'euler',
+        steps: 4,
+        seed: 0,
+        n: 2,
+        path: '/s/s2.npy',
+        trajectoryPath: '/s/s2.trajectory',
+        trajectory: { sigmas: [2, 1, 0], shape: [2], count: 2 },
+      });
+      expect(store.listSampleSets({ withTrajectory: true }).map((s) => s.id)).toEqual([kept.id]);
+      expect(store.getSampleSet(kept.id)).toMatchObject({
+        trajectoryPath: '/s/s2.trajectory',
+        trajectory: { sigmas: [2, 1, 0], shape: [2], count: 2 },
+      });
     },
   },
 };
@@ -316,8 +361,8 @@ describe('from every earlier schema version to the latest', () => {
   it('refuses to migrate down or past the known versions', () => {
     const db = new Database(':memory:');
     migrate(db);
-    expect(() => migrate(db, 1)).toThrow(/Cannot migrate down from schema 2 to 1/);
-    expect(() => migrate(db, LATEST_SCHEMA_VERSION + 1)).toThrow(/known versions are 0\.\.2/);
+    expect(() => migrate(db, 1)).toThrow(`Cannot migrate down from schema ${LATEST_SCHEMA_VERSION} to 1`);
+    expect(() => migrate(db, LATEST_SCHEMA_VERSION + 1)).toThrow(`known versions are 0..${LATEST_SCHEMA_VERSION}`);
     db.close();
   });
 });
@@ -422,7 +467,9 @@ describe('files openStore must refuse', () => {
     expect(after.mtimeMs).toBe(before.mtimeMs);
 
     const direct = raw(file);
-    expect(() => migrate(direct)).toThrow(/schema 3 is newer than this build knows \(up to 2\)/);
+    expect(() => migrate(direct)).toThrow(
+      `schema ${LATEST_SCHEMA_VERSION + 1} is newer than this build knows (up to ${LATEST_SCHEMA_VERSION})`,
+    );
     direct.close();
   });
 
@@ -473,7 +520,7 @@ describe('files openStore must refuse', () => {
     migrate(db, 1);
     db.close();
     expect(() => openStore(file, { readonly: true })).toThrow(
-      /has schema 1 and this build needs 2; open it read-write once to upgrade it/,
+      `has schema 1 and this build needs ${LATEST_SCHEMA_VERSION}; open it read-write once to upgrade it`,
     );
   });
 });

@@ -379,6 +379,8 @@ describe('sample sets', () => {
       n: 1000,
       path: '/s/gmm.npy',
       createdAt: analytic.createdAt,
+      trajectoryPath: null,
+      trajectory: null,
     });
     const run = trainRun();
     const c = checkpoint(run.id, 10);
