@@ -16,6 +16,9 @@ import type { Spacing } from '../core/spacing.ts';
 import type { Checkpoint, MetricPoint, Run, RunStatus, RunSummary, SampleSet } from '../store/types.ts';
 import type { TrainConfig } from '../train/config.ts';
 import type { TrainProgress } from '../train/progress.ts';
+import { RUN_ADMIN_CALL_NAMES, type RunAdminCalls } from './run-admin-contract.ts';
+
+export type * from './run-admin-contract.ts';
 
 export type {
   Checkpoint,
@@ -142,7 +145,7 @@ export interface RunMetricsRequest {
 export type RunMetrics = Record<string, MetricPoint[]>;
 
 /** Request/response calls. Each takes zero or one JSON argument. */
-export interface StudioCalls {
+export interface StudioCalls extends RunAdminCalls {
   info(): Promise<AppInfo>;
   sampleAnalytic(request: AnalyticSampleRequest): Promise<JobHandle>;
   /** Resolves false when the job is unknown or already finished. */
@@ -180,6 +183,7 @@ export const CALL_NAMES = [
   'stopTraining',
   'getRun',
   'runMetrics',
+  ...RUN_ADMIN_CALL_NAMES,
 ] as const;
 
 // Compile-time check that CALL_NAMES lists exactly the keys of StudioCalls.

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { CheckpointManager } from '../checkpoint/manager.ts';
 import type { JsonObject } from '../store/types.ts';
-import { resolveTrainConfig, type TrainConfig } from '../train/config.ts';
+import { forkConfig, type ForkOverrides } from '../train/fork-config.ts';
 import { UsageError } from './errors.ts';
 import { floatFlag, intFlag } from './options.ts';
 import { openStudioStore, requireRun, runFolder, studioPaths, usageErrors, usageErrorsAsync } from './studio-paths.ts';
@@ -62,8 +62,7 @@ export async function forkCommand(argv: string[], out: NodeJS.WritableStream): P
         `run ${parent.id} has no checkpoint "${wanted}"; it has steps ${checkpoints.map((c) => c.step).join(', ')}`,
       );
     }
-    const base = usageErrors(() => resolveTrainConfig(parent.config));
-    const changes: Partial<TrainConfig> = {};
+    const changes: ForkOverrides = {};
     const steps = intFlag('steps', v.steps, 1);
     if (steps !== undefined) {
       if (steps < source.step) throw new UsageError(`--steps ${steps} is below the checkpoint's step ${source.step}`);
@@ -77,7 +76,7 @@ export async function forkCommand(argv: string[], out: NodeJS.WritableStream): P
     if (clip !== undefined) changes.gradClip = clip;
     const wd = floatFlag('weight-decay', v['weight-decay'], (x) => (x >= 0 ? null : 'must be >= 0'));
     if (wd !== undefined) changes.weightDecay = wd;
-    const config = usageErrors(() => resolveTrainConfig({ ...base, ...changes }));
+    const config = usageErrors(() => forkConfig(parent.config, source.step, changes));
 
     const runsDir = dirname(runFolder(parent.id, checkpoints, paths.runs));
     const manager = new CheckpointManager(store, runsDir);

@@ -10,13 +10,20 @@ import { basename, isAbsolute, join } from 'node:path';
 import type {
   AnalyticSampleRequest,
   AppInfo,
+  Checkpoint,
+  DeletedCheckpointInfo,
+  DeletedRunInfo,
   EventListener,
+  ForkRunRequest,
   Host,
   JobHandle,
+  ListPreviewsRequest,
+  RenameRunRequest,
   Run,
   RunDetail,
   RunMetrics,
   RunMetricsRequest,
+  RunPreview,
   RunSummary,
   SampleSet,
   ScheduleInfo,
@@ -39,6 +46,7 @@ import type { FromSampleWorker, ResolvedAnalyticRequest, ToSampleWorker } from '
 import { dataPaths, resolveDataDir } from './data-dir.ts';
 import { JobRunner, type Job, type JobOutcome } from './job-runner.ts';
 import { findPreset, MIXTURE_PRESETS } from './mixture-presets.ts';
+import { RunAdmin } from './run-admin.ts';
 import { TrainingJobs, type TrainingEvent } from './training-jobs.ts';
 import type { WorkerEntry } from './worker-entry.ts';
 
@@ -75,6 +83,7 @@ export class StudioService implements StudioCalls {
   readonly #workers: number;
   readonly #samplesDir: string;
   readonly #training: TrainingJobs;
+  readonly #admin: RunAdmin;
   #closed = false;
 
   /** Opens (and migrates) the database and marks runs a previous session left running as interrupted. */
@@ -92,6 +101,11 @@ export class StudioService implements StudioCalls {
       dbPath: paths.database,
       runsDir: paths.runs,
       onEvent: (event) => this.#onTrainingEvent(event),
+    });
+    this.#admin = new RunAdmin({
+      store: this.#store,
+      runsDir: paths.runs,
+      isTraining: (runId) => this.#training.isRunning(runId),
     });
     this.#workers = options.maxConcurrentJobs ?? Math.max(1, availableParallelism() - 1);
     this.#jobs = new JobRunner(this.#workers);
@@ -246,6 +260,43 @@ export class StudioService implements StudioCalls {
     const out: RunMetrics = {};
     for (const name of names) out[name] = this.#store.metrics(runId, name, sinceStep);
     return out;
+  }
+
+  // ---- run management (src/service/run-admin.ts) ----
+
+  async renameRun(request: RenameRunRequest): Promise<Run> {
+    this.#checkOpen();
+    return this.#admin.renameRun(request);
+  }
+
+  async deleteRun(runId: string): Promise<DeletedRunInfo> {
+    this.#checkOpen();
+    return this.#admin.deleteRun(runId);
+  }
+
+  async pinCheckpoint(checkpointId: string): Promise<Checkpoint> {
+    this.#checkOpen();
+    return this.#admin.pinCheckpoint(checkpointId);
+  }
+
+  async unpinCheckpoint(checkpointId: string): Promise<Checkpoint> {
+    this.#checkOpen();
+    return this.#admin.unpinCheckpoint(checkpointId);
+  }
+
+  async deleteCheckpoint(checkpointId: string): Promise<DeletedCheckpointInfo> {
+    this.#checkOpen();
+    return this.#admin.deleteCheckpoint(checkpointId);
+  }
+
+  async forkRun(request: ForkRunRequest): Promise<Run> {
+    this.#checkOpen();
+    return this.#admin.forkRun(request);
+  }
+
+  async listPreviews(request: ListPreviewsRequest): Promise<RunPreview[]> {
+    this.#checkOpen();
+    return this.#admin.listPreviews(request);
   }
 
   /** Stops every job (training runs write a checkpoint first) and closes the database. */

@@ -27,6 +27,7 @@ import { learningRate } from './lr-schedule.ts';
 import { diffusionLoss } from './objectives.ts';
 import { AdamOptimizer, clipByGlobalNorm } from './optimizer.ts';
 import { drawPreview, type Preview } from './preview.ts';
+import { savePreview } from './preview-files.ts';
 import { LOSS_BUCKETS, ProgressTracker, type TrainProgress } from './progress.ts';
 import { dropoutSeed, drawStepInputs } from './step-inputs.ts';
 
@@ -263,9 +264,12 @@ async function trainInner(
     return row;
   };
 
-  const preview = async () => {
+  // Previews are drawn only for a viewer (the studio's hooks); those at checkpoints are also kept in the run folder
+  // for its film strip. The preview stream is separate, so drawing them never changes training.
+  const preview = async (atCheckpoint: boolean) => {
     if (!hooks.onPreview) return;
     const p = await drawPreview(previewSpec, canonical(ir, ema.exportWeights()), step);
+    if (atCheckpoint) await savePreview(checkpoints.runDir(runId), p, ir.inputs.x.shape);
     await hooks.onPreview({ ...p, runId, shape: ir.inputs.x.shape });
   };
 
@@ -356,9 +360,9 @@ async function trainInner(
       }
       if (step % config.checkpointEvery === 0 || step === config.steps) {
         await saveCheckpoint();
-        await preview();
+        await preview(true);
       } else if (config.previewEvery > 0 && step % config.previewEvery === 0) {
-        await preview();
+        await preview(false);
       }
     }
     flushMetrics();
