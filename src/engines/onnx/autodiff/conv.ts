@@ -1,0 +1,87 @@
+/**
+ * 2-D convolution (NCHW, weight OIHW, symmetric padding kernel // 2, as ir.ts defines it) with its gradients in
+ * standard ONNX ops, in the formulation measured fastest on onnxruntime's CPU provider (shared/DESIGN.md):
+ * - dX at stride 1: a Conv of dY with the weight transposed to [in, out] and flipped on the kernel axes;
+ *   at stride 2: ConvTranspose of dY with the weight as is, output_padding making the size exact.
+ * - dW: im2col as a 3-D Conv of X viewed as [Cin, 1, B, H, W] with a constant one-hot filter [k*k, 1, 1, k, k]
+ *   (stride and padding of the forward conv on H and W), then one Gemm with dY viewed as [Cout, B*Ho*Wo].
+ *   For 1x1 kernels the im2col is X itself.
+ * - db: dY summed over batch and space.
+ */
+import { numel, type Tape, type Value } from './tape.ts';
+import { reduceSum, reshape, transpose } from './ops.ts';
+
+export interface ConvGeometry {
+  kernel: number;
+  stride: number;
+}
+
+export function conv2d(t: Tape, x: Value, w: Value, b: Value | null, geo: ConvGeometry): Value {
+  const { kernel: k, stride: s } = geo;
+  const p = k >> 1;
+  const [n, cin, h, wd] = x.shape;
+  const [cout] = w.shape;
+  if (w.shape[1] !== cin || w.shape[2] !== k || w.shape[3] !== k) {
+    throw new RangeError(`conv2d: weight [${w.shape}] does not fit input [${x.shape}] with kernel ${k}`);
+  }
+  const ho = Math.floor((h + 2 * p - k) / s) + 1;
+  const wo = Math.floor((wd + 2 * p - k) / s) + 1;
+  const shape = [n, cout, ho, wo];
+  const attrs = { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p] };
+  const ins = b ? [x, w, b] : [x, w];
+  return t.op('Conv', ins, shape, {
+    attrs,
+    vjp: (g) => [
+      x.grad ? inputGradient(t, g, w, geo, [h, wd]) : null,
+      w.grad ? weightGradient(t, g, x, geo) : null,
+      ...(b ? [b.grad ? reduceSum(t, g, [0, 2, 3]) : null] : []),
+    ],
+  });
+}
+
+function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: number[]): Value {
+  const { kernel: k, stride: s } = geo;
+  const p = k >> 1;
+  const [n, cout, ho, wo] = g.shape;
+  const cin = w.shape[1];
+  const shape = [n, cin, h, wd];
+  if (s === 1) {
+    // Full correlation with the flipped, transposed kernel; same padding because k is odd.
+    const wt = transpose(t, w, [1, 0, 2, 3]);
+    const flipped =
+      k === 1
+        ? wt
+        : t.op('Slice', [wt, t.ints([-1, -1]), t.ints([-k - 1, -k - 1]), t.ints([2, 3]), t.ints([-1, -1])], wt.shape);
+    return t.op('Conv', [g, flipped], shape, { attrs: { kernel_shape: [k, k], strides: [1, 1], pads: [p, p, p, p] } });
+  }
+  const outPad = [h - ((ho - 1) * s - 2 * p + k), wd - ((wo - 1) * s - 2 * p + k)];
+  void cout;
+  return t.op('ConvTranspose', [g, w], shape, {
+    attrs: { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p], output_padding: outPad },
+  });
+}
+
+function weightGradient(t: Tape, g: Value, x: Value, geo: ConvGeometry): Value {
+  const { kernel: k, stride: s } = geo;
+  const p = k >> 1;
+  const [n, cin, h, wd] = x.shape;
+  const [, cout, ho, wo] = g.shape;
+  const cols = n * ho * wo;
+  const gFlat = reshape(t, transpose(t, g, [1, 0, 2, 3]), [cout, cols]);
+  let patches: Value;
+  if (k === 1 && s === 1) {
+    patches = reshape(t, transpose(t, x, [1, 0, 2, 3]), [cin, cols]);
+  } else {
+    const onehot = new Float32Array(k * k * k * k);
+    for (let i = 0; i < k * k; i++) onehot[i * k * k + i] = 1;
+    const filter = t.floats([k * k, 1, 1, k, k], onehot);
+    const x5 = reshape(t, transpose(t, x, [1, 0, 2, 3]), [cin, 1, n, h, wd]);
+    const im2col = t.op('Conv', [x5, filter], [cin, k * k, n, ho, wo], {
+      attrs: { kernel_shape: [1, k, k], strides: [1, s, s], pads: [0, p, p, 0, p, p] },
+    });
+    patches = reshape(t, im2col, [cin * k * k, cols]);
+  }
+  const gw = t.op('Gemm', [gFlat, patches], [cout, patches.shape[0]], { attrs: { transB: 1 } });
+  if (numel(gw.shape) !== cout * cin * k * k) throw new Error('internal: conv weight gradient size');
+  return reshape(t, gw, [cout, cin, k, k]);
+}

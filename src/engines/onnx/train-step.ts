@@ -1,0 +1,199 @@
+/**
+ * Runs the compiled training step (train-graph.ts) in onnxruntime-node and owns the state it updates: weights and
+ * Adam moments in canonical layout, as Float32Arrays the checkpoint code reads directly. An update is adopted only
+ * when the loss and the gradient norm are finite, so a NaN step leaves the state exactly as it was.
+ */
+import * as ort from 'onnxruntime-node';
+import { NormalStream } from '../../core/rng.ts';
+import type { DiscreteSchedule } from '../../core/schedules.ts';
+import type { ModelIR } from '../../model/ir.ts';
+import { timestepCoefficients } from '../../train/objectives.ts';
+import { createProbedSession, PROVIDER_ORDER, type OnnxProvider, type ProviderProbe } from './session.ts';
+import { buildTrainGraph, COEFFICIENT_INPUTS, type TrainGraph, type TrainGraphSpec } from './train-graph.ts';
+
+/** Stream purpose of dropout masks (rng.ts reserves 0-6). */
+const DROPOUT_PURPOSE = 7;
+
+export interface TrainBatch {
+  x0: Float32Array;
+  eps: Float32Array;
+  xt: Float32Array;
+  /** Integer timesteps. */
+  t: Int32Array;
+  labels: Int32Array | null;
+}
+
+export interface StepResult {
+  loss: number;
+  perSample: Float32Array;
+  gradNorm: number;
+  /** False when the loss or gradient norm was not finite: the state was left unchanged. */
+  applied: boolean;
+}
+
+export interface OnnxTrainOptions {
+  providers?: readonly OnnxProvider[];
+  intraOpThreads?: number;
+}
+
+/** Dropout masks of one step: a pure function of (seed, node index), 0 or 1 / (1 - rate), in the graph's layout. */
+export function dropoutMasks(graph: TrainGraph, seed: number): Map<string, Float32Array> {
+  const masks = new Map<string, Float32Array>();
+  graph.dropout.forEach((d, k) => {
+    const n = d.shape.reduce((a, b) => a * b, 1);
+    const mask = new Float32Array(n);
+    const stream = new NormalStream(seed, k, DROPOUT_PURPOSE);
+    const keep = 1 / (1 - d.rate);
+    for (let i = 0; i < n; i++) mask[i] = stream.uniform() < d.rate ? 0 : keep;
+    masks.set(d.name, mask);
+  });
+  return masks;
+}
+
+export class OnnxTrainStep {
+  /** Adam updates applied so far (torch's state['step']). */
+  step = 0;
+  readonly weights: Float32Array[];
+  readonly m: Float32Array[];
+  readonly v: Float32Array[];
+
+  private constructor(
+    readonly ir: ModelIR,
+    readonly graph: TrainGraph,
+    private readonly session: ort.InferenceSession,
+    readonly provider: OnnxProvider,
+    readonly probes: ProviderProbe[],
+    private readonly schedule: DiscreteSchedule,
+    weights: ReadonlyMap<string, Float32Array>,
+  ) {
+    this.weights = ir.params.map((p) => {
+      const w = weights.get(p.name);
+      if (!w) throw new Error(`initial weights lack parameter ${p.name}`);
+      if (w.length !== p.shape.reduce((a, b) => a * b, 1))
+        throw new Error(`parameter ${p.name} has ${w.length} values`);
+      return Float32Array.from(w);
+    });
+    this.m = ir.params.map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+    this.v = ir.params.map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+  }
+
+  static async create(
+    ir: ModelIR,
+    spec: TrainGraphSpec,
+    schedule: DiscreteSchedule,
+    weights: ReadonlyMap<string, Float32Array>,
+    options: OnnxTrainOptions = {},
+  ): Promise<OnnxTrainStep> {
+    const graph = buildTrainGraph(ir, spec);
+    const { session, provider, probes } = await createProbedSession(
+      graph.bytes,
+      options.providers ?? PROVIDER_ORDER,
+      options.intraOpThreads,
+    );
+    return new OnnxTrainStep(ir, graph, session, provider, probes, schedule, weights);
+  }
+
+  /** The feeds every mode shares: batch, coefficients, dropout masks, weights. */
+  private feeds(batch: TrainBatch, dropoutSeed: number | null): Record<string, ort.Tensor> {
+    const { ir, graph } = this;
+    const B = graph.spec.batch;
+    const shape = [B, ...ir.inputs.x.shape];
+    if (batch.t.length !== B) throw new RangeError(`the graph trains batches of ${B}, got ${batch.t.length}`);
+    const feeds: Record<string, ort.Tensor> = {
+      x0: new ort.Tensor('float32', batch.x0, shape),
+      eps: new ort.Tensor('float32', batch.eps, shape),
+      xt: new ort.Tensor('float32', batch.xt, shape),
+      t: new ort.Tensor('float32', Float32Array.from(batch.t), [B]),
+    };
+    if (ir.inputs.label) {
+      if (!batch.labels) throw new Error('a conditional model needs labels');
+      feeds.label = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(batch.labels, (l) => BigInt(l)),
+        [B],
+      );
+    }
+    const co = timestepCoefficients(this.schedule, batch.t);
+    const isFirst = Float32Array.from(batch.t, (k) => (k === 0 ? 1 : 0));
+    for (const name of graph.coefficients) {
+      const field = COEFFICIENT_INPUTS[name as keyof typeof COEFFICIENT_INPUTS];
+      const values = field === 'isFirst' ? isFirst : Float32Array.from(co[field]);
+      feeds[name] = new ort.Tensor('float32', values, [B]);
+    }
+    if (graph.dropout.length) {
+      if (dropoutSeed === null) throw new Error('training a model with dropout needs a dropout seed');
+      const masks = dropoutMasks(graph, dropoutSeed);
+      for (const d of graph.dropout) feeds[d.name] = new ort.Tensor('float32', masks.get(d.name)!, d.shape);
+    }
+    ir.params.forEach((p, i) => (feeds[`param:${p.name}`] = new ort.Tensor('float32', this.weights[i], p.shape)));
+    return feeds;
+  }
+
+  /** Loss and raw gradients (canonical layout) at the current weights; nothing is updated. Needs a gradients graph. */
+  async gradients(
+    batch: TrainBatch,
+    dropoutSeed: number | null = null,
+  ): Promise<{ loss: number; perSample: Float32Array; grads: Map<string, Float32Array> }> {
+    if (this.graph.spec.mode !== 'gradients') throw new Error('this session was built for updates');
+    const out = await this.session.run(this.feeds(batch, dropoutSeed));
+    const grads = new Map(this.ir.params.map((p) => [p.name, out[`grad:${p.name}`].data as Float32Array]));
+    return { loss: (out.loss.data as Float32Array)[0], perSample: out.per_sample.data as Float32Array, grads };
+  }
+
+  /** One optimizer step at learning rate lr. */
+  async update(batch: TrainBatch, lr: number, dropoutSeed: number | null = null): Promise<StepResult> {
+    const o = this.graph.spec.optimizer;
+    if (this.graph.spec.mode !== 'update' || !o) throw new Error('this session was built for gradients only');
+    const feeds = this.feeds(batch, dropoutSeed);
+    const n = this.step + 1;
+    // Bias corrections in float64 on the host, as optimizer.ts computes them.
+    const bc1 = 1 - o.beta1 ** n;
+    const bc2 = 1 - o.beta2 ** n;
+    feeds.step_size = new ort.Tensor('float32', Float32Array.of(lr / bc1), []);
+    feeds.bias_correction2 = new ort.Tensor('float32', Float32Array.of(bc2), []);
+    if (o.kind === 'adamw' && o.weightDecay)
+      feeds.decay = new ort.Tensor('float32', Float32Array.of(1 - lr * o.weightDecay), []);
+    this.ir.params.forEach((p, i) => {
+      feeds[`m:${p.name}`] = new ort.Tensor('float32', this.m[i], p.shape);
+      feeds[`v:${p.name}`] = new ort.Tensor('float32', this.v[i], p.shape);
+    });
+    const out = await this.session.run(feeds);
+    const loss = (out.loss.data as Float32Array)[0];
+    const gradNorm = (out.grad_norm.data as Float32Array)[0];
+    const perSample = out.per_sample.data as Float32Array;
+    const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
+    if (applied) {
+      this.ir.params.forEach((p, i) => {
+        this.weights[i] = out[`param_out:${p.name}`].data as Float32Array;
+        this.m[i] = out[`m_out:${p.name}`].data as Float32Array;
+        this.v[i] = out[`v_out:${p.name}`].data as Float32Array;
+      });
+      this.step = n;
+    }
+    return { loss, perSample, gradNorm, applied };
+  }
+
+  /** Canonical name -> array views of the current weights (owned by this object; copy to keep). */
+  params(): Map<string, Float32Array> {
+    return new Map(this.ir.params.map((p, i) => [p.name, this.weights[i]]));
+  }
+
+  importState(state: {
+    step: number;
+    m: ReadonlyMap<string, Float32Array>;
+    v: ReadonlyMap<string, Float32Array>;
+  }): void {
+    this.step = state.step;
+    this.ir.params.forEach((p, i) => {
+      const m = state.m.get(p.name);
+      const v = state.v.get(p.name);
+      if (!m || !v) throw new Error(`optimizer state lacks parameter ${p.name}`);
+      this.m[i] = Float32Array.from(m);
+      this.v[i] = Float32Array.from(v);
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
