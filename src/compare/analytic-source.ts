@@ -10,9 +10,9 @@ import { vpDenoiser } from '../core/parameterization.ts';
 import { BatchNoise, initialNoise, StreamPurpose } from '../core/rng.ts';
 import { getSampler } from '../core/samplers/index.ts';
 import { scheduleSigmaRange } from '../core/spacing.ts';
-import type { Denoiser, StepInfo } from '../core/types.ts';
+import type { Denoiser } from '../core/types.ts';
 import type { JsonObject } from '../store/types.ts';
-import type { CellSample, CellSource, CellSpec } from './comparison.ts';
+import type { CellSample, CellSource, CellSpec, SampleHooks } from './comparison.ts';
 
 /** The noise grid of a model, less the step count (each cell brings its own). */
 export type AnalyticGridSpec = Omit<NoiseGridSpec, 'steps'>;
@@ -25,7 +25,7 @@ export function analyticSource(mixture: GaussianMixture, gridSpec: AnalyticGridS
   const discrete = gridSpec.schedule !== 'karras';
   const T = gridSpec.timesteps ?? 1000;
 
-  const run = async (cell: CellSpec, n: number, seed: number, onStep?: (info: StepInfo) => void) => {
+  const run = async (cell: CellSpec, n: number, seed: number, hooks: SampleHooks = {}) => {
     if (cell.guidance !== undefined)
       throw new RangeError('guidance needs a conditional model; a mixture has no classes');
     const grid = buildNoiseGrid({ ...gridSpec, steps: cell.steps });
@@ -53,7 +53,8 @@ export function analyticSource(mixture: GaussianMixture, gridSpec: AnalyticGridS
         sigmas: grid.sigmas,
         x,
         noise: new BatchNoise(seed, 0, n, dim, StreamPurpose.sampler),
-        ...(onStep ? { onStep } : {}),
+        ...(hooks.onStep ? { onStep: (info) => hooks.onStep!(info, 0) } : {}),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
       },
       cell.options,
     );
@@ -76,9 +77,9 @@ export function analyticSource(mixture: GaussianMixture, gridSpec: AnalyticGridS
       }
     },
     truth: {
-      async reference(n, seed) {
+      async reference(n, seed, hooks) {
         const steps = discrete ? Math.min(REFERENCE_STEPS, T) : REFERENCE_STEPS;
-        const out = await run({ sampler: 'heun', steps, options: {} }, n, seed);
+        const out = await run({ sampler: 'heun', steps, options: {} }, n, seed, hooks);
         return { ...out, sampler: 'heun', steps };
       },
       exact: (m, seed) => sampleMixture(mixture, m, seed),

@@ -6,7 +6,7 @@
  */
 import sharp, { type OverlayOptions } from 'sharp';
 import { imagesToGrid, type RawImage } from '../io/image-grid.ts';
-import { scatterBounds, scatterImage } from '../io/scatter.ts';
+import { scatterBounds, scatterImage, type ScatterBounds } from '../io/scatter.ts';
 import type { ComparisonResult } from './comparison.ts';
 
 const LEFT = 150;
@@ -33,10 +33,35 @@ export interface ComparisonGridOptions {
   /** Images: samples shown per cell. */
   k?: number;
   title?: string;
+  /** 2-D models: the scatter bounds (default: fitted to these cells); tiles of one grid share them. */
+  bounds?: ScatterBounds;
+}
+
+/** Pixel layout of a grid: margins for the labels, then cells of one size with gaps. */
+export interface GridGeometry {
+  left: number;
+  top: number;
+  gap: number;
+  cellWidth: number;
+  cellHeight: number;
+}
+
+export function gridPixels(g: GridGeometry, rows: number, cols: number): { width: number; height: number } {
+  return {
+    width: g.left + cols * (g.cellWidth + g.gap) + g.gap,
+    height: g.top + rows * (g.cellHeight + g.gap) + g.gap,
+  };
+}
+
+/** The layout comparisonGridPng uses for this result (draws one cell's tile to learn its size). */
+export function comparisonGridGeometry(result: ComparisonResult, opts: ComparisonGridOptions = {}): GridGeometry {
+  const one = { ...result, cells: result.cells.slice(0, 1), samples: result.samples.slice(0, 1) };
+  const [tile] = tiles(one, opts.k ?? 16, opts.bounds ?? { xMin: -1, xMax: 1, yMin: -1, yMax: 1 });
+  return { left: LEFT, top: TOP, gap: GAP, cellWidth: Math.max(tile.width, 170), cellHeight: tile.height + CAPTION };
 }
 
 /** The cells' tiles, all the same size. Throws for shapes that are neither [H, W, C] images nor 2-D points. */
-function tiles(result: ComparisonResult, k: number): RawImage[] {
+function tiles(result: ComparisonResult, k: number, bounds?: ScatterBounds): RawImage[] {
   const { shape, n } = result;
   if (shape.length === 3) {
     const [h, w, c] = shape;
@@ -47,22 +72,21 @@ function tiles(result: ComparisonResult, k: number): RawImage[] {
     );
   }
   if (shape.length === 1 && shape[0] === 2) {
-    const bounds = scatterBounds(result.samples);
-    return result.samples.map((s) => scatterImage(s, n, bounds));
+    const b = bounds ?? scatterBounds(result.samples);
+    return result.samples.map((s) => scatterImage(s, n, b));
   }
   throw new RangeError(`a comparison grid draws images or 2-D points; these samples have shape [${shape.join(', ')}]`);
 }
 
 export async function comparisonGridPng(result: ComparisonResult, opts: ComparisonGridOptions = {}): Promise<Buffer> {
-  const cellTiles = tiles(result, opts.k ?? 16);
+  const cellTiles = tiles(result, opts.k ?? 16, opts.bounds);
   const tw = cellTiles[0].width;
   const th = cellTiles[0].height;
   const cols = result.steps.length;
   const rows = result.rows.length;
   const cw = Math.max(tw, 170);
   const ch = th + CAPTION;
-  const width = LEFT + cols * (cw + GAP) + GAP;
-  const height = TOP + rows * (ch + GAP) + GAP;
+  const { width, height } = gridPixels({ left: LEFT, top: TOP, gap: GAP, cellWidth: cw, cellHeight: ch }, rows, cols);
   const x0 = (c: number) => LEFT + GAP + c * (cw + GAP);
   const y0 = (r: number) => TOP + r * (ch + GAP);
 

@@ -41,17 +41,24 @@ export interface CellSample {
   initScale: number;
 }
 
+/** Per-step callback and abort signal of one cell's sampling. */
+export interface SampleHooks {
+  /** Called before each step's update (awaited); `first` is the index of the chunk's first sample. */
+  onStep?: (info: StepInfo, first: number) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
 /** What a comparison samples: an analytic mixture or a run's network. */
 export interface CellSource {
   /** Per-sample shape: [D] or [H, W, C]. */
   shape: number[];
   /** A JSON description of the model for the stored spec and the provenance. */
   describe: JsonObject;
-  sample(cell: CellSpec, n: number, seed: number, onStep?: (info: StepInfo) => void): Promise<CellSample>;
+  sample(cell: CellSpec, n: number, seed: number, hooks?: SampleHooks): Promise<CellSample>;
   /** Analytic models only: the exact targets the cells are scored against. */
   truth?: {
     /** The probability-flow ODE from z = initialNoise(seed, 0, n, dim), solved to high accuracy. */
-    reference(n: number, seed: number): Promise<CellSample & { sampler: string; steps: number }>;
+    reference(n: number, seed: number, hooks?: SampleHooks): Promise<CellSample & { sampler: string; steps: number }>;
     /** m exact draws from the data distribution. */
     exact(m: number, seed: number): Float64Array;
   };
@@ -112,8 +119,14 @@ export interface RunComparisonOptions {
   store?: Store;
   /** Parent folder; the cells go to <folder>/<comparison id>/ (or <folder>/comparison when there is no store). */
   folder?: string;
-  onStep?: (cellIndex: number, info: StepInfo) => void;
-  onCell?: (cell: CellResult) => void;
+  /** The exact folder for the cells (a caller that keeps its own rows, e.g. the studio's compare worker). */
+  dir?: string;
+  /** cellIndex -1 is the reference solve of an analytic model. Awaited, so it may yield or throw. */
+  onStep?: (cellIndex: number, info: StepInfo, first: number) => void | Promise<void>;
+  /** Called after each cell, with its samples (awaited). */
+  onCell?: (cell: CellResult, samples: Vec, index: number) => void | Promise<void>;
+  /** Stops between model calls; the promise rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 /** The cells of a spec, row-major (rows: sampler x third axis, columns: steps). Throws on a bad spec. */
@@ -189,14 +202,18 @@ export async function runComparison(
     spec: storedSpec,
     status: 'running',
   });
-  const folder = opts.folder ? join(opts.folder, row?.id ?? 'comparison') : null;
+  const folder = opts.dir ?? (opts.folder ? join(opts.folder, row?.id ?? 'comparison') : null);
   try {
     if (folder) await mkdir(folder, { recursive: true });
     const save = async (file: string, data: Vec, shape: number[]) => {
       if (folder) await writeNpy(join(folder, file), data, shape);
     };
     const truth = source.truth;
-    const ref = truth ? await truth.reference(n, seed) : null;
+    const hooks = (i: number): SampleHooks => ({
+      ...(opts.onStep ? { onStep: (info: StepInfo, first: number) => opts.onStep!(i, info, first) } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const ref = truth ? await truth.reference(n, seed, hooks(-1)) : null;
     const exact = truth ? truth.exact(Math.max(n, EXACT_SAMPLES), seed) : null;
     if (ref) await save('reference.npy', ref.samples, [n, ...source.shape]);
 
@@ -206,7 +223,7 @@ export async function runComparison(
       const cell = cells[i];
       const entry: SamplerEntry = getSampler(cell.sampler);
       const started = performance.now();
-      const out = await source.sample(cell, n, seed, opts.onStep && ((info) => opts.onStep!(i, info)));
+      const out = await source.sample(cell, n, seed, hooks(i));
       const ms = performance.now() - started;
       if (!out.samples.every(Number.isFinite)) throw new Error(`${cell.row}, ${cell.steps} steps: NaN or Inf samples`);
       const deterministic = !entry.needsNoise(cell.options);
@@ -226,7 +243,7 @@ export async function runComparison(
       };
       results.push(result);
       samples.push(out.samples);
-      opts.onCell?.(result);
+      await opts.onCell?.(result, out.samples, i);
     }
     const result: ComparisonResult = {
       id: row?.id ?? null,

@@ -39,7 +39,7 @@ export function runSource(model: RunModel, opts: RunSourceOptions): CellSource {
         throw new RangeError(`steps (${steps}) cannot exceed the run's ${model.timesteps} timesteps`);
       }
     },
-    async sample(cell, n, seed, onStep) {
+    async sample(cell, n, seed, hooks = {}) {
       if (cell.guidance !== undefined && model.numClasses === 0) {
         throw new RangeError('guidance needs a conditional run (trained with --cond)');
       }
@@ -64,7 +64,8 @@ export function runSource(model: RunModel, opts: RunSourceOptions): CellSource {
         chunk: opts.chunk,
         seed,
         ...(labels ? { labels, guidance: cell.guidance ?? 1 } : {}),
-        ...(onStep ? { onStep: (_first: number, _count: number, info) => onStep(info) } : {}),
+        ...(hooks.onStep ? { onStep: (first: number, _count: number, info) => hooks.onStep!(info, first) } : {}),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
       });
       // As `sample --run`: image samples are clipped to [-1, 1].
       if (image)

@@ -2,6 +2,7 @@
  * The web host: the same service the Electron main exposes over IPC, here over HTTP and a WebSocket.
  * - POST /api/<method>: JSON body = the call's argument; JSON reply = CallResult envelope (status 200, 400, 404, 500).
  * - GET /events (WebSocket): every StudioEvent as one binary frame (event-codec.ts), typed arrays as raw bytes.
+ * - GET /exports/<name>: a file the user exported (export-files.ts).
  * - Anything else: the built renderer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,6 +12,7 @@ import { encodeEvent } from '../api/event-codec.ts';
 import { dispatchCall } from '../service/dispatch.ts';
 import { requestAllowed } from './request-guard.ts';
 import { serveStatic } from './static-files.ts';
+import { EXPORTS_PREFIX, serveExport } from './export-files.ts';
 
 const MAX_BODY_BYTES = 1 << 20;
 const API_PREFIX = '/api/';
@@ -24,6 +26,8 @@ export interface StudioHttpServerOptions {
   staticDir: string;
   /** Whether the server listens on a loopback address only (then Host must be a loopback name). */
   loopbackOnly: boolean;
+  /** The exports folder (dataPaths(dataDir).exports), served read-only at /exports/<name>. */
+  exportsDir?: string;
 }
 
 export interface StudioHttpServer {
@@ -90,7 +94,7 @@ async function handleCall(service: StudioCalls, name: string, req: IncomingMessa
 }
 
 export function createStudioHttpServer(options: StudioHttpServerOptions): StudioHttpServer {
-  const { service, staticDir, loopbackOnly } = options;
+  const { service, staticDir, loopbackOnly, exportsDir } = options;
 
   const server = createServer((req, res) => {
     if (!requestAllowed(req, loopbackOnly)) {
@@ -99,7 +103,9 @@ export function createStudioHttpServer(options: StudioHttpServerOptions): Studio
     const pathname = (req.url ?? '/').split('?')[0];
     const done = pathname.startsWith(API_PREFIX)
       ? handleCall(service, decodeURIComponent(pathname.slice(API_PREFIX.length)), req, res)
-      : serveStatic(staticDir, req, res);
+      : exportsDir && pathname.startsWith(EXPORTS_PREFIX)
+        ? serveExport(exportsDir, req, res)
+        : serveStatic(staticDir, req, res);
     done.catch((e: unknown) => {
       if (!res.headersSent) sendJson(res, 500, failure('Error', (e as Error).message));
       else res.destroy();

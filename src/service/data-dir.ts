@@ -18,5 +18,7 @@ export function dataPaths(dataDir: string) {
     runs: join(dataDir, 'runs'),
     /** Files the user exported from the studio (grids, strips, animations, sidecars); served at /exports/<name>. */
     exports: join(dataDir, 'exports'),
+    /** One folder per stored comparison: cell samples and trajectories (.npy). */
+    comparisons: join(dataDir, 'comparisons'),
   };
 }

@@ -105,7 +105,7 @@ export function planAnalyticSampling(request: ResolvedAnalyticRequest): Analytic
  * Samplers check their option ranges (e.g. DDIM's eta in [0, 1]) when they start. A one-step dry run over a zero
  * denoiser surfaces those errors as a ValidationError of the call, instead of a job-error moments later.
  */
-export async function checkSamplerOptions(plan: AnalyticPlan): Promise<void> {
+export async function checkSamplerOptions(plan: Pick<AnalyticPlan, 'dim' | 'sampler' | 'options'>): Promise<void> {
   const { dim } = plan;
   const zero: Denoiser = { dim, denoise: (x) => ({ x0: new Float64Array(x.length) }) };
   const noise = { normal: (out: Float64Array | Float32Array) => out.fill(0) };

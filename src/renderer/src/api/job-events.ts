@@ -4,13 +4,15 @@
  * unknown jobs are held and replayed to the watcher that claims them. Nothing is held otherwise, so jobs started
  * elsewhere (another window) cost no memory here.
  */
-import type { JobEvent, JobHandle, StudioApi } from '../../../api/contract.ts';
+import type { JobEvent, JobHandle, StudioApi, StudioEvent } from '../../../api/contract.ts';
 
-type Listener = (event: JobEvent) => void;
+/** Every event that belongs to a job: sampling jobs (JobEvent) and comparisons. */
+export type JobScopedEvent = Extract<StudioEvent, { jobId: string }>;
+type Listener = (event: JobScopedEvent) => void;
 
 export class JobEvents {
   readonly #watchers = new Map<string, Listener>();
-  readonly #unclaimed = new Map<string, JobEvent[]>();
+  readonly #unclaimed = new Map<string, JobScopedEvent[]>();
   #starting = 0;
 
   constructor(api: StudioApi) {
@@ -20,21 +22,26 @@ export class JobEvents {
   }
 
   /** Start a job and receive every one of its events, including those that beat the reply. */
-  async start(begin: () => Promise<JobHandle>, listener: Listener): Promise<{ jobId: string; stop: () => void }> {
+  async start<E extends JobScopedEvent = JobEvent>(
+    begin: () => Promise<JobHandle>,
+    listener: (event: E) => void,
+  ): Promise<{ jobId: string; stop: () => void }> {
     this.#starting++;
     try {
       const { jobId } = await begin();
-      this.#watchers.set(jobId, listener);
+      // A job's events are all of its own kind (E), whichever call started it.
+      const route = listener as Listener;
+      this.#watchers.set(jobId, route);
       const early = this.#unclaimed.get(jobId);
       this.#unclaimed.delete(jobId);
-      early?.forEach(listener);
+      early?.forEach(route);
       return { jobId, stop: () => this.#watchers.delete(jobId) };
     } finally {
       if (--this.#starting === 0) this.#unclaimed.clear();
     }
   }
 
-  #route(event: JobEvent): void {
+  #route(event: JobScopedEvent): void {
     const listener = this.#watchers.get(event.jobId);
     if (listener) return listener(event);
     if (this.#starting === 0) return;
