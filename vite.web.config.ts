@@ -41,6 +41,8 @@ export default defineConfig({
             cli: resolve(here, 'src/server/cli.ts'),
             'sample.worker': resolve(here, 'src/worker/sample.worker.ts'),
             'train.worker': resolve(here, 'src/worker/train.worker.ts'),
+            'model-sample.worker': resolve(here, 'src/worker/model-sample.worker.ts'),
+            'compare.worker': resolve(here, 'src/worker/compare.worker.ts'),
           },
           output: {
             format: 'es',

@@ -17,8 +17,17 @@ import type { Checkpoint, MetricPoint, Run, RunStatus, RunSummary, SampleSet } f
 import type { TrainConfig } from '../train/config.ts';
 import type { TrainProgress } from '../train/progress.ts';
 import { RUN_ADMIN_CALL_NAMES, type RunAdminCalls } from './run-admin-contract.ts';
+import { COMPARISON_CALL_NAMES, type ComparisonCalls, type ComparisonEvent } from './comparison-contract.ts';
+import {
+  TRAJECTORY_CALL_NAMES,
+  type JobProgressEvent,
+  type SampleJobStartedFields,
+  type TrajectoryCalls,
+} from './trajectory-contract.ts';
 
 export type * from './run-admin-contract.ts';
+export * from './comparison-contract.ts';
+export * from './trajectory-contract.ts';
 
 export type {
   Checkpoint,
@@ -145,7 +154,7 @@ export interface RunMetricsRequest {
 export type RunMetrics = Record<string, MetricPoint[]>;
 
 /** Request/response calls. Each takes zero or one JSON argument. */
-export interface StudioCalls extends RunAdminCalls {
+export interface StudioCalls extends RunAdminCalls, ComparisonCalls, TrajectoryCalls {
   info(): Promise<AppInfo>;
   sampleAnalytic(request: AnalyticSampleRequest): Promise<JobHandle>;
   /** Resolves false when the job is unknown or already finished. */
@@ -184,6 +193,8 @@ export const CALL_NAMES = [
   'getRun',
   'runMetrics',
   ...RUN_ADMIN_CALL_NAMES,
+  ...COMPARISON_CALL_NAMES,
+  ...TRAJECTORY_CALL_NAMES,
 ] as const;
 
 // Compile-time check that CALL_NAMES lists exactly the keys of StudioCalls.
@@ -195,10 +206,11 @@ export function isCallName(name: string): name is CallName {
   return (CALL_NAMES as readonly string[]).includes(name);
 }
 
-export interface JobStartedEvent {
+export interface JobStartedEvent extends SampleJobStartedFields {
   type: 'job-started';
   jobId: string;
-  kind: 'sample-analytic';
+  /** sample-run: a run's network (x / x0Pred of job-step hold the first `preview` samples, images HWC). */
+  kind: 'sample-analytic' | 'sample-run';
   steps: number;
   n: number;
   dim: number;
@@ -231,7 +243,7 @@ export interface JobDoneEvent {
   ms: number;
   sampleSetId: string;
   threadId: number;
-  /** Final samples (sigma = 0), n * dim values. */
+  /** Final samples (sigma = 0), n * dim values (sample-run: the first `preview` samples). */
   x: Float32Array;
 }
 
@@ -248,7 +260,8 @@ export interface JobErrorEvent {
   error: SerializedError;
 }
 
-export type JobEvent = JobStartedEvent | JobStepEvent | JobDoneEvent | JobCancelledEvent | JobErrorEvent;
+export type JobEvent =
+  JobStartedEvent | JobStepEvent | JobProgressEvent | JobDoneEvent | JobCancelledEvent | JobErrorEvent;
 
 /** Throttled progress of a training run (about two a second). */
 export interface TrainProgressEvent {
@@ -296,7 +309,7 @@ export interface TrainLogEvent {
 export type TrainEvent =
   TrainProgressEvent | TrainPreviewEvent | TrainCheckpointEvent | TrainStateEvent | TrainLogEvent;
 
-export type StudioEvent = JobEvent | TrainEvent;
+export type StudioEvent = JobEvent | TrainEvent | ComparisonEvent;
 export type StudioEventType = StudioEvent['type'];
 
 export type EventListener = (event: StudioEvent) => void;

@@ -6,15 +6,24 @@
 import { sep } from 'node:path';
 import sampleWorkerPath from '../worker/sample.worker.ts?modulePath';
 import trainWorkerPath from '../worker/train.worker.ts?modulePath';
+import modelSampleWorkerPath from '../worker/model-sample.worker.ts?modulePath';
+import compareWorkerPath from '../worker/compare.worker.ts?modulePath';
 import { fileWorkerEntry, type WorkerEntry } from '../service/worker-entry.ts';
 
 function unpacked(path: string): string {
   return path.replace(`${sep}app.asar${sep}`, `${sep}app.asar.unpacked${sep}`);
 }
 
-export function workerEntries(): { sample: WorkerEntry; train: WorkerEntry } {
+export function workerEntries(): {
+  sample: WorkerEntry;
+  train: WorkerEntry;
+  compare: WorkerEntry;
+  modelSample: WorkerEntry;
+} {
   return {
     sample: fileWorkerEntry(unpacked(sampleWorkerPath)),
     train: fileWorkerEntry(unpacked(trainWorkerPath)),
+    compare: fileWorkerEntry(unpacked(compareWorkerPath)),
+    modelSample: fileWorkerEntry(unpacked(modelSampleWorkerPath)),
   };
 }

@@ -7,9 +7,16 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import { StudioService } from '../service/studio-service.ts';
+import { dataPaths } from '../service/data-dir.ts';
 import { createStudioHttpServer } from './http-server.ts';
 import { isLoopbackHost } from './request-guard.ts';
-import { defaultStaticDir, sampleWorkerEntry, trainWorkerEntry } from './worker-entries.ts';
+import {
+  compareWorkerEntry,
+  defaultStaticDir,
+  modelSampleWorkerEntry,
+  sampleWorkerEntry,
+  trainWorkerEntry,
+} from './worker-entries.ts';
 
 const HELP = `Usage: npm run serve -- [options]     (or: node out/server/cli.js [options])
 
@@ -60,12 +67,22 @@ async function main(): Promise<void> {
       host: 'server',
       version: pkg.version,
       dataDir: values['data-dir'],
-      workers: { sample: sampleWorkerEntry(), train: trainWorkerEntry() },
+      workers: {
+        sample: sampleWorkerEntry(),
+        train: trainWorkerEntry(),
+        compare: compareWorkerEntry(),
+        modelSample: modelSampleWorkerEntry(),
+      },
     });
   } catch (e) {
     fail(`cannot open the studio data: ${(e as Error).message}`);
   }
-  const web = createStudioHttpServer({ service, staticDir, loopbackOnly: isLoopbackHost(host) });
+  const web = createStudioHttpServer({
+    service,
+    staticDir,
+    loopbackOnly: isLoopbackHost(host),
+    exportsDir: dataPaths(service.dataDir).exports,
+  });
 
   web.server.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EADDRINUSE')

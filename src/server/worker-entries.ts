@@ -15,10 +15,22 @@ export function sampleWorkerEntry(): WorkerEntry {
     : fileWorkerEntry(join(dirname(here), 'sample.worker.js'));
 }
 
+export function modelSampleWorkerEntry(): WorkerEntry {
+  return fromSources
+    ? tsxWorkerEntry(pathToFileURL(join(dirname(here), '../worker/model-sample.worker.ts')))
+    : fileWorkerEntry(join(dirname(here), 'model-sample.worker.js'));
+}
+
 export function trainWorkerEntry(): WorkerEntry {
   return fromSources
     ? tsxWorkerEntry(pathToFileURL(join(dirname(here), '../worker/train.worker.ts')))
     : fileWorkerEntry(join(dirname(here), 'train.worker.js'));
+}
+
+export function compareWorkerEntry(): WorkerEntry {
+  return fromSources
+    ? tsxWorkerEntry(pathToFileURL(join(dirname(here), '../worker/compare.worker.ts')))
+    : fileWorkerEntry(join(dirname(here), 'compare.worker.js'));
 }
 
 /** The web build of the renderer: out/web next to out/server, or under the repo's out/ when run from sources. */

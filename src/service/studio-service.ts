@@ -8,6 +8,13 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, arch, platform } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import type {
+  ComparisonExport,
+  ComparisonExportRequest,
+  ComparisonHandle,
+  ComparisonRequest,
+  ComparisonSummary,
+  ComparisonTrajectory,
+  ComparisonView,
   AnalyticSampleRequest,
   AppInfo,
   Checkpoint,
@@ -47,8 +54,18 @@ import { dataPaths, resolveDataDir } from './data-dir.ts';
 import { JobRunner, type Job, type JobOutcome } from './job-runner.ts';
 import { findPreset, MIXTURE_PRESETS } from './mixture-presets.ts';
 import { RunAdmin } from './run-admin.ts';
+import { ComparisonService } from './comparisons.ts';
 import { TrainingJobs, type TrainingEvent } from './training-jobs.ts';
 import type { WorkerEntry } from './worker-entry.ts';
+import type {
+  ExportedFile,
+  OpenedTrajectory,
+  RunSampleRequest,
+  TrajectoryExportRequest,
+  TrajectorySummary,
+} from '../api/trajectory-contract.ts';
+import { JobTrajectory } from './trajectories.ts';
+import { TrajectoryService } from './trajectory-service.ts';
 
 export interface StudioServiceOptions {
   host: Host;
@@ -56,7 +73,7 @@ export interface StudioServiceOptions {
   /** Defaults to $DIFFUSION_STUDIO_HOME, then ~/.diffusion-studio. */
   dataDir?: string;
   /** Where each kind of worker's code lives (hosts know how they were built). */
-  workers: { sample: WorkerEntry; train: WorkerEntry };
+  workers: { sample: WorkerEntry; train: WorkerEntry; compare?: WorkerEntry; modelSample?: WorkerEntry };
   /** Jobs running at once; default: one core left for the host's main thread. */
   maxConcurrentJobs?: number;
 }
@@ -65,6 +82,8 @@ interface SampleMeta {
   preset: string | null;
   request: ResolvedAnalyticRequest;
   outPath: string;
+  /** The job's trajectory, stored with its sample set (src/service/trajectories.ts). */
+  trajectory: JobTrajectory;
 }
 
 const SCHEDULE_LABELS: Record<GridSchedule, string> = {
@@ -84,6 +103,8 @@ export class StudioService implements StudioCalls {
   readonly #samplesDir: string;
   readonly #training: TrainingJobs;
   readonly #admin: RunAdmin;
+  readonly #comparisons: ComparisonService | null;
+  readonly #trajectories: TrajectoryService;
   #closed = false;
 
   /** Opens (and migrates) the database and marks runs a previous session left running as interrupted. */
@@ -109,6 +130,83 @@ export class StudioService implements StudioCalls {
     });
     this.#workers = options.maxConcurrentJobs ?? Math.max(1, availableParallelism() - 1);
     this.#jobs = new JobRunner(this.#workers);
+    const compare = options.workers.compare;
+    this.#comparisons = compare
+      ? new ComparisonService({
+          store: this.#store,
+          jobs: this.#jobs,
+          entry: compare,
+          folder: paths.comparisons,
+          exportsDir: paths.exports,
+          dbPath: paths.database,
+          runsDir: paths.runs,
+          emit: (event) => this.#emit(event),
+        })
+      : null;
+    this.#trajectories = new TrajectoryService({
+      store: this.#store,
+      jobs: this.#jobs,
+      dbPath: paths.database,
+      runsDir: paths.runs,
+      samplesDir: paths.samples,
+      exportsDir: paths.exports,
+      entry: options.workers.modelSample,
+      emit: (event) => this.#emit(event),
+    });
+  }
+
+  // ---- sampling runs, stored trajectories, their exports (src/service/trajectory-service.ts) ----
+
+  async sampleRun(request: RunSampleRequest): Promise<JobHandle> {
+    this.#checkOpen();
+    return this.#trajectories.sampleRun(request);
+  }
+
+  async listTrajectories(): Promise<TrajectorySummary[]> {
+    this.#checkOpen();
+    return this.#trajectories.listTrajectories();
+  }
+
+  async openTrajectory(id: string): Promise<OpenedTrajectory> {
+    this.#checkOpen();
+    return this.#trajectories.openTrajectory(id);
+  }
+
+  async exportTrajectory(request: TrajectoryExportRequest): Promise<ExportedFile> {
+    this.#checkOpen();
+    return this.#trajectories.exportTrajectory(request);
+  }
+
+  // ---- comparisons (src/service/comparisons.ts) ----
+
+  async startComparison(request: ComparisonRequest): Promise<ComparisonHandle> {
+    return this.#compare().start(request);
+  }
+
+  async listComparisons(): Promise<ComparisonSummary[]> {
+    return this.#compare().list();
+  }
+
+  async openComparison(id: string): Promise<ComparisonView> {
+    return this.#compare().open(id);
+  }
+
+  async comparisonTrajectory(request: { id: string; cell: number }): Promise<ComparisonTrajectory> {
+    return this.#compare().trajectory(request);
+  }
+
+  async rerunComparison(id: string): Promise<ComparisonHandle> {
+    return this.#compare().rerun(id);
+  }
+
+  async exportComparisonGrid(request: ComparisonExportRequest): Promise<ComparisonExport> {
+    return this.#compare().exportGrid(request);
+  }
+
+  #compare(): ComparisonService {
+    this.#checkOpen();
+    if (!this.#comparisons) throw new Error('this host was started without a compare worker');
+    return this.#comparisons;
   }
 
   onEvent(listener: EventListener): () => void {
@@ -159,7 +257,8 @@ export class StudioService implements StudioCalls {
     await checkSamplerOptions(plan);
     const jobId = randomUUID();
     const outPath = join(this.#samplesDir, `${jobId}.npy`);
-    const meta: SampleMeta = { preset, request: { ...resolved, mixture: plan.mixture }, outPath };
+    const trajectory = new JobTrajectory(this.#samplesDir, jobId);
+    const meta: SampleMeta = { preset, request: { ...resolved, mixture: plan.mixture }, outPath, trajectory };
     const job: Job<FromSampleWorker, Extract<ToSampleWorker, { type: 'start' }>> = {
       id: jobId,
       entry: this.options.workers.sample,
@@ -399,9 +498,10 @@ export class StudioService implements StudioCalls {
     );
   }
 
-  #onWorkerMessage(jobId: string, meta: SampleMeta, message: FromSampleWorker): void {
+  async #onWorkerMessage(jobId: string, meta: SampleMeta, message: FromSampleWorker): Promise<void> {
     switch (message.type) {
       case 'started':
+        meta.trajectory.started(message.steps, message.n, message.dim, message.sigmas);
         this.#emit({
           type: 'job-started',
           jobId,
@@ -415,10 +515,18 @@ export class StudioService implements StudioCalls {
         });
         return;
       case 'step':
+        meta.trajectory.step(message.i, message.x, message.x0Pred, message.nfe);
         this.#emit({ ...message, type: 'job-step', jobId });
         return;
       case 'done': {
-        const sampleSetId = this.#recordSampleSet(jobId, meta, message.path);
+        const trajectory = await meta.trajectory.save(message.x, {
+          formulation: meta.request.formulation,
+          shape: [message.x.length / meta.request.n],
+          engine: 'analytic',
+          totalNfe: message.nfe,
+          ms: message.ms,
+        });
+        const sampleSetId = this.#recordSampleSet(jobId, meta, message.path, trajectory);
         this.#emit({
           type: 'job-done',
           jobId,
@@ -439,7 +547,12 @@ export class StudioService implements StudioCalls {
     }
   }
 
-  #recordSampleSet(jobId: string, meta: SampleMeta, path: string): string {
+  #recordSampleSet(
+    jobId: string,
+    meta: SampleMeta,
+    path: string,
+    trajectory: { trajectoryPath: string; trajectory: JsonObject },
+  ): string {
     const { request, preset } = meta;
     const model: JsonObject = {
       kind: 'gaussian-mixture',
@@ -459,6 +572,7 @@ export class StudioService implements StudioCalls {
       seed: request.seed,
       n: request.n,
       path,
+      ...trajectory,
     });
     return set.id;
   }

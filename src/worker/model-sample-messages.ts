@@ -50,6 +50,8 @@ export type FromModelSampleWorker =
       shape: number[];
       chunks: number;
       sigmas: Float64Array;
+      /** The checkpoint being sampled (null for imports). */
+      checkpointId?: string | null;
     }
   | {
       type: 'step';
@@ -64,6 +66,15 @@ export type FromModelSampleWorker =
       x?: Float32Array;
       x0Pred?: Float32Array;
     }
-  | { type: 'done'; threadId: number; nfe: number; ms: number; path: string; checkpointId: string | null }
+  | {
+      type: 'done';
+      threadId: number;
+      nfe: number;
+      ms: number;
+      path: string;
+      checkpointId: string | null;
+      /** The first previewSamples final samples (images clipped to [-1, 1]), as the last step's preview. */
+      x?: Float32Array;
+    }
   | { type: 'cancelled'; completedSteps: number }
   | { type: 'error'; error: SerializedError };

@@ -58,13 +58,22 @@ async function run(message: ModelSampleStart): Promise<void> {
         ...(request.spacing ? { spacing: request.spacing } : {}),
       });
       const k = model.numClasses;
+      if (request.classLabel !== undefined && !(request.classLabel >= 0 && request.classLabel < k)) {
+        throw new RangeError(
+          k === 0
+            ? `run ${request.run} is unconditional; it takes no class`
+            : `classLabel must be in 0..${k - 1} (got ${request.classLabel})`,
+        );
+      }
       const labels = k > 0 ? Int32Array.from({ length: n }, (_, j) => request.classLabel ?? j % k) : undefined;
       const guided = labels !== undefined && (request.guidance ?? 1) !== 1;
       const chunk = Math.max(1, Math.floor(message.maxModelBatch / (guided ? 2 : 1)));
       const chunks = Math.ceil(n / chunk);
       const steps = grid.sigmas.length - 1;
       const sigmas = Float64Array.from(grid.sigmas);
-      post({ type: 'started', threadId, engine: model.engineName, steps, n, shape: model.shape, chunks, sigmas }, [
+      const checkpointId = model.checkpoint?.id ?? null;
+      const engine = model.engineName;
+      post({ type: 'started', threadId, engine, steps, n, shape: model.shape, chunks, sigmas, checkpointId }, [
         sigmas.buffer,
       ]);
       const preview = Math.min(message.previewSamples, n) * dim;
@@ -108,7 +117,8 @@ async function run(message: ModelSampleStart): Promise<void> {
       if (!samples.every(Number.isFinite)) throw new Error('sampling produced NaN or Inf values');
       if (image) for (let i = 0; i < samples.length; i++) samples[i] = Math.max(-1, Math.min(1, samples[i]));
       await writeNpy(outPath, samples, [n, ...model.shape]);
-      post({ type: 'done', threadId, nfe: result.nfe, ms, path: outPath, checkpointId: model.checkpoint?.id ?? null });
+      const x = Float32Array.from(samples.subarray(0, preview));
+      post({ type: 'done', threadId, nfe: result.nfe, ms, path: outPath, checkpointId, x }, [x.buffer]);
     } finally {
       await model.release();
     }
