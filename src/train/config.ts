@@ -8,6 +8,8 @@ import { isToyName, TOY_NAMES, type ToyName } from '../data/toy2d.ts';
 export type DataKind = 'fashion-mnist' | 'mnist' | 'cifar10' | 'folder' | 'toy';
 export type PresetName = 'tiny' | 'small' | 'base';
 export type BackendPreference = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** tfjs: eager training on a tfjs backend; onnx: the whole step compiled to one ONNX graph run by onnxruntime. */
+export type TrainEngineName = 'tfjs' | 'onnx';
 
 export interface TrainConfig {
   data: {
@@ -53,7 +55,9 @@ export interface TrainConfig {
   previewEvery: number;
   previewCount: number;
   previewSteps: number;
+  /** tfjs backend (training with engine tfjs; previews with either engine). */
   backend: BackendPreference;
+  engine: TrainEngineName;
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data'> = {
@@ -84,6 +88,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data'> = {
   previewCount: 16,
   previewSteps: 20,
   backend: 'auto',
+  engine: 'tfjs',
 };
 
 export class ConfigError extends Error {
@@ -183,6 +188,7 @@ export function resolveTrainConfig(raw: unknown): TrainConfig {
     previewCount: int('previewCount', c.previewCount, 1, 256),
     previewSteps: int('previewSteps', c.previewSteps, 1, 1000),
     backend: oneOf('backend', c.backend, ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const),
+    engine: oneOf('engine', c.engine, ['tfjs', 'onnx'] as const),
   };
   check(!(config.hflip && data.kind === 'toy'), 'hflip applies to images, not to 2-D toy data');
   return config;

@@ -1,13 +1,13 @@
 /**
- * The training loop, engine tfjs. One function drives a run from its config (fresh) or from its latest good
- * checkpoint (resume), in any host: the CLI's process, or a worker thread for the studio.
+ * The training loop. One function drives a run from its config (fresh) or from its latest good checkpoint (resume),
+ * in any host: the CLI's process, or a worker thread for the studio, on either engine (engines/: tfjs, or the step
+ * compiled to one ONNX graph run by onnxruntime).
  *
  * Exactness: everything random comes from Philox streams whose positions are in the checkpoint (training inputs),
  * from pure functions of (seed, epoch, position) (data order, flips), or of (seed, step) (dropout). Optimizer moments
  * and EMA weights are stored, the learning rate is a function of the step. So N steps straight and N/2 + resume + N/2
  * give the same losses and, on deterministic backends (cpu, wasm), bit-identical weights.
  */
-import * as tf from '@tensorflow/tfjs';
 import { NormalStream, StreamPurpose } from '../core/rng.ts';
 import { makeSchedule } from '../core/schedules.ts';
 import type { CheckpointManager } from '../checkpoint/manager.ts';
@@ -15,21 +15,20 @@ import type { TrainingState } from '../checkpoint/state.ts';
 import { openDataset, type Dataset } from '../data/dataset.ts';
 import { BatchLoader } from '../data/loader.ts';
 import { BACKEND_ORDER, selectBackend, type BackendName } from '../engines/tfjs/backend.ts';
-import { fromTfjsLayout, TfjsModel, toTfjsLayout } from '../engines/tfjs/model.ts';
 import { modelPreset } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { buildIR, paramCount, type ModelIR } from '../model/ir.ts';
 import type { Store } from '../store/store.ts';
 import type { Checkpoint, MetricRow } from '../store/types.ts';
 import type { TrainConfig } from './config.ts';
-import { Ema } from './ema.ts';
 import { learningRate } from './lr-schedule.ts';
-import { diffusionLoss } from './objectives.ts';
-import { AdamOptimizer, clipByGlobalNorm } from './optimizer.ts';
 import { drawPreview, type Preview } from './preview.ts';
 import { savePreview } from './preview-files.ts';
 import { LOSS_BUCKETS, ProgressTracker, type TrainProgress } from './progress.ts';
 import { dropoutSeed, drawStepInputs } from './step-inputs.ts';
+import type { TrainEngine } from './engines/engine.ts';
+import { OnnxTrainEngine } from './engines/onnx-engine.ts';
+import { TfjsTrainEngine } from './engines/tfjs-engine.ts';
 
 export const ENGINE_PREFIX = 'tfjs';
 
@@ -77,18 +76,6 @@ export function modelFor(config: TrainConfig, dataset: Dataset): ModelIR {
 export function datasetSpec(config: TrainConfig) {
   const d = config.data;
   return { kind: d.kind, dir: d.dir, imageSize: d.imageSize, channels: d.channels, toy: d.toy, toySize: d.toySize };
-}
-
-function canonical(ir: ModelIR, values: readonly Float32Array[]): Map<string, Float32Array> {
-  return new Map(ir.params.map((spec, i) => [spec.name, fromTfjsLayout(spec, values[i])]));
-}
-
-function tfjsLayout(ir: ModelIR, map: ReadonlyMap<string, Float32Array>, what: string): Float32Array[] {
-  return ir.params.map((spec) => {
-    const v = map.get(spec.name);
-    if (!v) throw new Error(`checkpoint ${what} lacks parameter ${spec.name}`);
-    return toTfjsLayout(spec, v).data;
-  });
 }
 
 async function chooseBackend(config: TrainConfig, log: (s: string) => void): Promise<string> {
@@ -159,27 +146,17 @@ async function trainInner(
     log(`resuming from step ${state.step}`);
   }
 
-  const model = TfjsModel.create(ir, state ? state.weights : initParams(ir, config.seed));
-  const vars = model.trainableVariables();
-  const optimizer = new AdamOptimizer(vars, {
-    kind: config.optimizer,
-    beta1: config.beta1,
-    beta2: config.beta2,
-    eps: 1e-8,
-    weightDecay: config.weightDecay,
-  });
-  const ema = new Ema(vars, { decay: config.emaDecay, warmup: config.emaWarmup });
+  const discreteData = dataset.shape.length === 3;
+  const init = state ? new Map() : initParams(ir, config.seed);
+  const engine: TrainEngine =
+    config.engine === 'onnx'
+      ? await OnnxTrainEngine.create(ir, config, schedule, discreteData, init, state, log)
+      : new TfjsTrainEngine(ir, config, schedule, discreteData, backend, init, state);
   const loaderOptions = { seed: config.seed, batchSize: config.batchSize, hflip: config.hflip };
   let loader: BatchLoader;
   let stream: NormalStream;
   let step = 0;
   if (state) {
-    optimizer.importState({
-      step: state.optimizer.step,
-      m: tfjsLayout(ir, state.optimizer.m, 'optimizer.m'),
-      v: tfjsLayout(ir, state.optimizer.v, 'optimizer.v'),
-    });
-    if (state.ema) ema.importWeights(tfjsLayout(ir, state.ema, 'ema'), state.step);
     loader = BatchLoader.restore(dataset, loaderOptions, state.data);
     stream = new NormalStream(config.seed, 0, StreamPurpose.train, Number(state.rng.train));
     step = state.step;
@@ -188,12 +165,11 @@ async function trainInner(
     stream = new NormalStream(config.seed, 0, StreamPurpose.train);
   }
 
-  const engine = `${ENGINE_PREFIX}-${backend}`;
   const params = paramCount(ir);
-  store.setRunEngine(runId, engine);
+  store.setRunEngine(runId, engine.name);
   store.updateRunStatus(runId, 'running');
   log(
-    `${config.preset} model, ${params.toLocaleString('en-US')} parameters, ${engine}, ${dataset.name} (${dataset.size} examples)`,
+    `${config.preset} model, ${params.toLocaleString('en-US')} parameters, ${engine.name}, ${dataset.name} (${dataset.size} examples)`,
   );
 
   const lrSchedule = {
@@ -206,13 +182,6 @@ async function trainInner(
   const tracker = new ProgressTracker(config.steps, config.batchSize, schedule.T);
   // A resumed run's smoothed loss continues from its stored history (display only; nothing random depends on it).
   if (state) tracker.seedLosses(store.metrics(runId, 'loss', Math.max(0, step - 1000), step).map((p) => p.value));
-  const shape = [config.batchSize, ...ir.inputs.x.shape];
-  const spec = {
-    prediction: config.objective,
-    learnedVariance: config.learnedVariance,
-    schedule,
-    discreteData: dataset.shape.length === 3,
-  };
   const previewSpec = {
     ir,
     schedule,
@@ -232,23 +201,16 @@ async function trainInner(
 
   const snapshot = (): TrainingState => ({
     step,
-    weights: model.readParams(),
-    ema: canonical(ir, ema.exportWeights()),
-    optimizer: {
-      kind: config.optimizer,
-      step: optimizer.step,
-      ...(() => {
-        const s = optimizer.exportState();
-        return { m: canonical(ir, s.m), v: canonical(ir, s.v) };
-      })(),
-    },
+    weights: engine.params(),
+    ema: engine.ema(),
+    optimizer: { kind: config.optimizer, ...engine.optimizerState() },
     shapes: new Map(ir.params.map((p) => [p.name, p.shape])),
     lr: { current: learningRate(lrSchedule, Math.max(0, step - 1)), base: config.lr },
     rng: { train: stream.position },
     data: loader.position,
     config: config as unknown,
-    backend,
-    versions: { 'diffusion-studio': '0.1.0', tfjs: tf.version.tfjs },
+    backend: engine.backend,
+    versions: { 'diffusion-studio': '0.1.0', ...engine.versions },
     ...(lastLoss !== null ? { metrics: { loss: lastLoss } } : {}),
   });
 
@@ -268,7 +230,7 @@ async function trainInner(
   // for its film strip. The preview stream is separate, so drawing them never changes training.
   const preview = async (atCheckpoint: boolean) => {
     if (!hooks.onPreview) return;
-    const p = await drawPreview(previewSpec, canonical(ir, ema.exportWeights()), step);
+    const p = await drawPreview(previewSpec, engine.ema(), step);
     if (atCheckpoint) await savePreview(checkpoints.runDir(runId), p, ir.inputs.x.shape);
     await hooks.onPreview({ ...p, runId, shape: ir.inputs.x.shape });
   };
@@ -288,7 +250,7 @@ async function trainInner(
         if (lastCheckpointStep !== step) await saveCheckpoint();
         if (lastLoss !== null) store.updateRunProgress(runId, step, lastLoss);
         store.updateRunStatus(runId, 'cancelled');
-        return { runId, status: 'stopped', step, lastLoss, backend: engine, params };
+        return { runId, status: 'stopped', step, lastLoss, backend: engine.name, params };
       }
 
       const started = performance.now();
@@ -298,37 +260,17 @@ async function trainInner(
         labelDropout: config.labelDropout,
       });
       const lr = learningRate(lrSchedule, step);
-      let perSample: tf.Tensor1D | null = null;
-      const x0T = tf.tensor(batch.x, shape, 'float32');
-      const epsT = tf.tensor(inputs.eps, shape, 'float32');
-      const xtT = tf.tensor(inputs.xt, shape, 'float32');
-      const tT = tf.tensor1d(Float32Array.from(inputs.t), 'float32');
-      const lT = inputs.labels ? tf.tensor1d(inputs.labels, 'int32') : null;
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.apply(xtT, tT, lT, { training: true, dropoutSeed: dropoutSeed(config.seed, step) });
-        const r = diffusionLoss({ out, x0: x0T, eps: epsT, xt: xtT, t: inputs.t }, spec);
-        perSample = tf.keep(r.perSample);
-        return r.loss;
-      }, vars);
-      const loss = value.dataSync()[0];
-      const gradList = vars.map((v) => grads[v.name]);
-      const clipped = clipByGlobalNorm(gradList, config.gradClip);
-      const perSampleValues = (perSample as tf.Tensor1D | null)?.dataSync() ?? new Float32Array(0);
-      const release = () => {
-        tf.dispose([x0T, epsT, xtT, tT, value, ...gradList, ...(lT ? [lT] : []), ...(perSample ? [perSample] : [])]);
-        if (clipped.grads !== gradList) tf.dispose(clipped.grads);
-      };
-      if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
-        release();
-        const what = Number.isFinite(loss) ? `gradient norm became ${clipped.norm}` : `loss became ${loss}`;
+      const batchInputs = { x0: batch.x, eps: inputs.eps, xt: inputs.xt, t: inputs.t, labels: inputs.labels };
+      const result = await engine.step(batchInputs, lr, dropoutSeed(config.seed, step));
+      const { loss, gradNorm } = result;
+      if (!result.applied) {
+        const what = Number.isFinite(loss) ? `gradient norm became ${gradNorm}` : `loss became ${loss}`;
         throw new NonFiniteLossError(
           `${what} at step ${step + 1}; training stopped and the last good checkpoint (step ${lastCheckpointStep}) is kept — ` +
             'resume or fork from it with a lower learning rate or stronger gradient clipping',
         );
       }
-      optimizer.apply(clipped.grads, lr);
-      ema.update();
-      release();
+      engine.updateEma();
       step += 1;
       lastLoss = loss;
 
@@ -336,18 +278,18 @@ async function trainInner(
       pending.push(
         { runId, step, name: 'loss', value: loss, wallTime: now },
         { runId, step, name: 'lr', value: lr, wallTime: now },
-        { runId, step, name: 'grad_norm', value: clipped.norm, wallTime: now },
+        { runId, step, name: 'grad_norm', value: gradNorm, wallTime: now },
       );
       const report = tracker.record({
         runId,
         step,
         loss,
-        perSample: perSampleValues,
+        perSample: result.perSample,
         t: inputs.t,
         lr,
-        gradNorm: clipped.norm,
+        gradNorm,
         stepMs: performance.now() - started,
-        backend: engine,
+        backend: engine.name,
       });
       if (report) {
         report.bucketLoss.forEach((v, k) => {
@@ -368,12 +310,10 @@ async function trainInner(
     flushMetrics();
     store.updateRunProgress(runId, step, lastLoss);
     store.updateRunStatus(runId, 'completed');
-    return { runId, status: 'completed', step, lastLoss, backend: engine, params };
+    return { runId, status: 'completed', step, lastLoss, backend: engine.name, params };
   } finally {
     flushMetrics();
-    optimizer.dispose();
-    ema.dispose();
-    model.dispose();
+    await engine.dispose();
   }
 }
 

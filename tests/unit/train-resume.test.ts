@@ -1,7 +1,8 @@
 /**
  * Exact resume: N steps straight, and N/2 steps + stop + resume + N/2 steps, give the same losses and bit-identical
  * weights, EMA weights and optimizer moments, on the deterministic backends (cpu, wasm), for vector data (MLP) and
- * images (tiny U-Net with class labels, learned variance and dropout-free training).
+ * images (tiny U-Net with class labels, learned variance and dropout-free training), and on the ONNX engine (the
+ * compiled step on onnxruntime's cpu provider, dropout masks included).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,6 +79,36 @@ writeTinyIdx(smallImageDir, 8, 8);
 
 const cases: { label: string; backend: 'cpu' | 'wasm'; raw: object; steps?: number }[] = [
   {
+    label: 'MLP on a toy set, onnx engine',
+    backend: 'cpu',
+    raw: {
+      data: { kind: 'toy', toy: 'ring', toySize: 256 },
+      batchSize: 16,
+      engine: 'onnx',
+      optimizer: 'adam',
+      weightDecay: 0.01,
+    },
+  },
+  {
+    label: 'tiny U-Net, conditional + learned variance, onnx engine',
+    backend: 'cpu',
+    raw: {
+      data: { kind: 'mnist', dir: imageDir },
+      batchSize: 4,
+      conditional: true,
+      learnedVariance: true,
+      hflip: true,
+      engine: 'onnx',
+      weightDecay: 0.01,
+    },
+  },
+  {
+    label: 'small U-Net with dropout, v objective, onnx engine',
+    backend: 'cpu',
+    raw: { data: { kind: 'mnist', dir: smallImageDir }, preset: 'small', batchSize: 2, objective: 'v', engine: 'onnx' },
+    steps: 4,
+  },
+  {
     label: 'MLP on a toy set, cpu',
     backend: 'cpu',
     raw: { data: { kind: 'toy', toy: 'ring', toySize: 256 }, batchSize: 16 },
@@ -140,6 +171,9 @@ describe('exact resume', () => {
         expectSameMaps(a.optimizer.m, b.optimizer.m);
         expectSameMaps(a.optimizer.v, b.optimizer.v);
         expect(b.rng).toEqual(a.rng);
+        const engine = (c.raw as { engine?: string }).engine ?? 'tfjs';
+        expect(store.getRun(first.id)!.engine).toBe(engine === 'onnx' ? 'onnx-cpu' : `tfjs-${c.backend}`);
+        expect(b.backend).toBe(engine === 'onnx' ? 'onnx-cpu' : c.backend);
         expect(b.data).toEqual(a.data);
       },
       120_000,
