@@ -60,6 +60,8 @@ Checkpoints and output
   --keep K                keep the newest K checkpoints                                           [3]
   --preview-every K       preview grid every K steps besides checkpoints, 0 = at checkpoints only [0]
   --preview-count N --preview-steps N   preview samples and DDIM steps                            [16, 20]
+  --engine tfjs|onnx      tfjs: eager tfjs; onnx: the whole step compiled to one ONNX graph on    [tfjs]
+                          onnxruntime (cuda, dml, webgpu or cpu, the first that works)
   --backend auto|tensorflow|webgpu|wasm|cpu   tfjs backend (auto: best available)                 [auto]
   --name NAME             run name                                                                [dataset preset]
   --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]
@@ -171,6 +173,7 @@ function configFromFlags(v: Record<string, string | boolean | undefined>): Train
     previewCount: intFlag('preview-count', s('preview-count'), 1, 256),
     previewSteps: intFlag('preview-steps', s('preview-steps'), 1, 1000),
     backend: choiceFlag('backend', s('backend'), ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const),
+    engine: choiceFlag('engine', s('engine'), ['tfjs', 'onnx'] as const),
   };
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
   return usageErrors(() => resolveTrainConfig(raw));
@@ -194,7 +197,9 @@ async function checkData(config: TrainConfig): Promise<Dataset> {
 export async function selectEngine(config: TrainConfig): Promise<string> {
   const preference: readonly BackendName[] = config.backend === 'auto' ? BACKEND_ORDER : [config.backend];
   try {
-    return `tfjs-${(await selectBackend(preference)).name}`;
+    // Previews sample with tfjs on either engine; the onnx engine records its provider once its session exists.
+    const tfjsBackend = (await selectBackend(preference)).name;
+    return config.engine === 'onnx' ? 'onnx' : `tfjs-${tfjsBackend}`;
   } catch (e) {
     if (config.backend === 'auto') throw e;
     const why = (e as Error).message.replace(/^no tfjs backend could be used: \w+: /, '');
@@ -237,6 +242,7 @@ export async function trainCommand(argv: string[], out: NodeJS.WritableStream): 
       'preview-count': { type: 'string' },
       'preview-steps': { type: 'string' },
       backend: { type: 'string' },
+      engine: { type: 'string' },
       name: { type: 'string' },
       db: { type: 'string' },
       out: { type: 'string' },
