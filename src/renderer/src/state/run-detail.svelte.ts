@@ -4,6 +4,7 @@
  * latest preview and the log. The control calls (start / pause / resume / stop) live here too.
  */
 import type {
+  ForkOverrides,
   RunDetail,
   StudioApi,
   StudioEvent,
@@ -12,9 +13,9 @@ import type {
   TrainState,
 } from '../../../api/contract.ts';
 import { trainState } from '../lib/train-format.ts';
+import { BUCKET_NAMES, LOSS_BUCKETS, RunHistory } from './run-history.svelte.ts';
 
-export const LOSS_BUCKETS = 10;
-const BUCKET_NAMES = Array.from({ length: LOSS_BUCKETS }, (_, k) => `loss_t${k}`);
+export { LOSS_BUCKETS };
 const MAX_LOG_LINES = 200;
 
 export interface LossSeries {
@@ -41,6 +42,10 @@ export class RunDetailState {
   logScale = $state(true);
   /** EMA weight of the smoothed curve, 0 (raw) .. 0.99. */
   smoothing = $state(0.9);
+  /** Bucket losses over training (heatmap) and the previews kept at checkpoints (film strip). */
+  readonly history = new RunHistory();
+  /** What the last checkpoint action changed, in words (e.g. a rollback after deleting the newest one). */
+  notice = $state<string | null>(null);
 
   readonly #api: StudioApi;
   readonly #off: () => void;
@@ -107,6 +112,8 @@ export class RunDetailState {
       this.runError = detail.run.error;
       const metrics = await this.#api.runMetrics({ runId: this.runId, names: ['loss', ...BUCKET_NAMES] });
       this.loss = { steps: metrics.loss.map((p) => p.step), values: metrics.loss.map((p) => p.value) };
+      this.history.setBuckets(metrics);
+      void this.history.loadFrames(this.#api, this.runId);
       if (this.bucketStep === null) {
         const last = BUCKET_NAMES.map((name) => metrics[name].at(-1) ?? null);
         const step = Math.max(-1, ...last.map((p) => p?.step ?? -1));
@@ -143,19 +150,72 @@ export class RunDetailState {
     await this.#act(() => this.#api.stopTraining(this.runId));
   }
 
+  async rename(name: string): Promise<boolean> {
+    return this.#act(async () => {
+      const run = await this.#api.renameRun({ runId: this.runId, name });
+      if (this.detail) this.detail = { ...this.detail, run };
+    });
+  }
+
+  async setPinned(checkpointId: string, pinned: boolean): Promise<boolean> {
+    return this.#act(async () => {
+      const updated = pinned
+        ? await this.#api.pinCheckpoint(checkpointId)
+        : await this.#api.unpinCheckpoint(checkpointId);
+      if (this.detail) {
+        const checkpoints = this.detail.checkpoints.map((c) => (c.id === updated.id ? updated : c));
+        this.detail = { ...this.detail, checkpoints };
+      }
+    });
+  }
+
+  async deleteCheckpoint(checkpointId: string): Promise<boolean> {
+    return this.#act(async () => {
+      const result = await this.#api.deleteCheckpoint(checkpointId);
+      this.notice = result.note ? `Checkpoint at step ${result.checkpoint.step} deleted: ${result.note}.` : null;
+      await this.load();
+    });
+  }
+
+  /** Forks from a checkpoint; resolves with the new run's id, or null (the message is in actionError). */
+  async fork(checkpointId: string, name: string, overrides: ForkOverrides): Promise<string | null> {
+    let id: string | null = null;
+    await this.#act(async () => {
+      const run = await this.#api.forkRun({ runId: this.runId, checkpointId, name, overrides });
+      id = run.id;
+    });
+    return id;
+  }
+
+  async deleteRun(): Promise<boolean> {
+    return this.#act(() => this.#api.deleteRun(this.runId));
+  }
+
   dispose(): void {
     this.#off();
   }
 
-  async #act(action: () => Promise<unknown>): Promise<void> {
+  /** Runs a call; resolves false (keeping the service's message in actionError) when it failed. */
+  async #act(action: () => Promise<unknown>): Promise<boolean> {
     this.busy = true;
     try {
       await action();
       this.actionError = null;
+      return true;
     } catch (e) {
       this.actionError = (e as Error).message;
+      return false;
     } finally {
       this.busy = false;
+    }
+  }
+
+  async #refreshCheckpoints(): Promise<void> {
+    try {
+      const { checkpoints } = await this.#api.getRun(this.runId);
+      if (this.detail) this.detail = { ...this.detail, checkpoints };
+    } catch {
+      /* the next event or load() tries again */
     }
   }
 
@@ -196,17 +256,21 @@ export class RunDetailState {
         this.progress = event.progress;
         this.buckets = event.progress.bucketLoss;
         this.bucketStep = event.progress.step;
+        this.history.addReport(event.progress.step, event.progress.bucketLoss);
         if (this.state !== 'paused') this.state = 'running';
         void this.#pull();
         return;
       case 'train-preview':
         this.preview = event;
+        // Previews at checkpoints are the ones kept for the film strip (the checkpoint event comes first).
+        if (this.detail?.checkpoints.some((c) => c.step === event.step)) this.history.addFrame(event);
         return;
       case 'train-checkpoint':
         if (this.detail) {
           const checkpoints = this.detail.checkpoints.filter((c) => c.id !== event.checkpoint.id);
           this.detail = { ...this.detail, checkpoints: [...checkpoints, event.checkpoint] };
         }
+        void this.#refreshCheckpoints(); // retention may have pruned older ones
         return;
       case 'train-log':
         this.logs = [...this.logs.slice(-(MAX_LOG_LINES - 1)), event.line];

@@ -24,6 +24,8 @@ export class RunsState {
   sampleSets = $state.raw<SampleSet[]>([]);
   loading = $state(false);
   error = $state<string | null>(null);
+  /** The last rename or delete from the list failed with this message. */
+  actionError = $state<string | null>(null);
   view = $state.raw<RunsView>(viewFromHash());
   detail = $state.raw<RunDetailState | null>(null);
   readonly form: NewRunState;
@@ -57,6 +59,34 @@ export class RunsState {
     }
   }
 
+  /** Resolves false when the service refused (the message goes to actionError). */
+  async rename(runId: string, name: string): Promise<boolean> {
+    return this.#act(async () => {
+      const run = await this.#api.renameRun({ runId, name });
+      this.runs = this.runs.map((r) => (r.id === runId ? { ...r, name: run.name } : r));
+    });
+  }
+
+  async deleteRun(runId: string): Promise<boolean> {
+    return this.#act(async () => {
+      await this.#api.deleteRun(runId);
+      this.runs = this.runs.filter((r) => r.id !== runId);
+      this.#previews.delete(runId);
+      await this.refresh();
+    });
+  }
+
+  async #act(action: () => Promise<void>): Promise<boolean> {
+    try {
+      await action();
+      this.actionError = null;
+      return true;
+    } catch (e) {
+      this.actionError = (e as Error).message;
+      return false;
+    }
+  }
+
   /** Create the run from the form and open it. */
   async create(): Promise<void> {
     const run = await this.form.submit();
@@ -70,6 +100,7 @@ export class RunsState {
       return; // another page: keep the runs view as it was
     const view = viewFromHash();
     this.view = view;
+    if (view.view === 'list') void this.refresh(); // runs made or changed elsewhere (a fork, the CLI) show up
     const runId = view.view === 'run' ? view.runId : null;
     if (this.detail?.runId === runId) return;
     this.detail?.dispose();
