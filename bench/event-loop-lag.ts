@@ -27,7 +27,12 @@ import { WebSocket } from 'ws';
 import { HTTP, type AnalyticSampleRequest, type StudioEvent } from '../src/api/contract.ts';
 import { decodeEvent } from '../src/api/event-codec.ts';
 import { createStudioHttpServer } from '../src/server/http-server.ts';
-import { defaultStaticDir, sampleWorkerEntry, trainWorkerEntry } from '../src/server/worker-entries.ts';
+import {
+  compareWorkerEntry,
+  defaultStaticDir,
+  sampleWorkerEntry,
+  trainWorkerEntry,
+} from '../src/server/worker-entries.ts';
 import { StudioService } from '../src/service/studio-service.ts';
 
 const { values } = parseArgs({
@@ -85,7 +90,7 @@ const service = new StudioService({
   host: 'server',
   version: 'bench',
   dataDir,
-  workers: { sample: sampleWorkerEntry(), train: trainWorkerEntry() },
+  workers: { sample: sampleWorkerEntry(), train: trainWorkerEntry(), compare: compareWorkerEntry() },
 });
 const staticDir = defaultStaticDir();
 const haveWeb = existsSync(join(staticDir, 'index.html'));

@@ -10,6 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ComparisonEvent, ComparisonRequest, StudioEvent } from '../../src/api/contract.ts';
 import { readPngText } from '../../src/io/png-text.ts';
+import { dataPaths } from '../../src/service/data-dir.ts';
+import { cliCapture } from './helpers/run-cli.ts';
 import { StudioService } from '../../src/service/studio-service.ts';
 import { tsxWorkerEntry } from '../../src/service/worker-entry.ts';
 
@@ -27,8 +29,7 @@ const request: ComparisonRequest = {
 const dirs: string[] = [];
 const services: StudioService[] = [];
 
-function open() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ds-compare-'));
+function open(dataDir = mkdtempSync(join(tmpdir(), 'ds-compare-'))) {
   dirs.push(dataDir);
   const service = new StudioService({
     host: 'server',
@@ -189,6 +190,60 @@ describe('comparisons in the studio service', () => {
     await expect(service.openComparison('x_missing')).rejects.toThrow(/no comparison x_missing/);
     expect(await service.listComparisons()).toEqual([]);
   });
+
+  it('compares samplers on a trained run (its latest checkpoint, EMA), stored and re-run identically', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ds-compare-run-'));
+    const paths = dataPaths(dataDir);
+    const t = await cliCapture([
+      'train',
+      ...['--data', 'toy:ring', '--toy-size', '64', '--preset', 'tiny', '--batch', '8', '--steps', '2'],
+      ...['--backend', 'cpu', '--seed', '3', '--db', paths.database, '--out', paths.runs],
+    ]);
+    expect(t.code).toBe(0);
+    const run = /^run (r_\w+) /m.exec(t.out)![1];
+    const service = open(dataDir);
+    const runRequest: ComparisonRequest = {
+      source: { kind: 'run', run, ema: true },
+      samplers: ['ddim', 'euler'],
+      steps: [2, 4],
+      n: 8,
+      seed: 1,
+    };
+    const first = await runToEnd(service, () => service.startComparison(runRequest));
+    expect(first.end.type).toBe('comparison-done');
+    const cells = first.events.filter((e): e is CellEvent => e.type === 'comparison-cell');
+    expect(cells).toHaveLength(4);
+    for (const c of cells) {
+      expect(c.cell.error).toBeNull();
+      expect(c.samples.length).toBe(8 * 2);
+      expect(c.samples.every(Number.isFinite)).toBe(true);
+    }
+    const view = await service.openComparison(first.handle.comparisonId);
+    expect(view.request.source).toEqual({ kind: 'run', run, ema: true });
+    expect(view.shape).toEqual([2]);
+    const traj = await service.comparisonTrajectory({ id: first.handle.comparisonId, cell: 3 });
+    expect(traj.sigmas).toHaveLength(5);
+    expect(traj.count).toBe(8);
+    const again = await runToEnd(service, () => service.rerunComparison(first.handle.comparisonId));
+    const cells2 = again.events.filter((e): e is CellEvent => e.type === 'comparison-cell');
+    expect(cells2.map((c) => c.samples)).toEqual(cells.map((c) => c.samples));
+    // The export's provenance names the run and its checkpoint hash.
+    const out = await service.exportComparisonGrid({ id: first.handle.comparisonId });
+    const text = readPngText(readFileSync(out.files[0].path));
+    expect(text.run).toBe(run);
+    expect(text['checkpoint-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(text.ema).toBe('true');
+
+    await expect(service.startComparison({ ...runRequest, guidance: [1, 2] })).rejects.toThrow(
+      /guidance needs a conditional run/,
+    );
+    await expect(
+      service.startComparison({ ...runRequest, source: { kind: 'run', run, checkpoint: 'c_nope' } }),
+    ).rejects.toThrow(`run ${run} has no checkpoint c_nope`);
+    await expect(service.startComparison({ ...runRequest, n: 1000 })).rejects.toThrow(
+      /n must be an integer in 1\.\.256/,
+    );
+  }, 120_000);
 
   it('exports a labeled grid PNG with provenance chunks and a sidecar, tiled when it exceeds maxSide', async () => {
     const service = open();

@@ -9,6 +9,7 @@ import { ThemeState } from './theme.svelte.ts';
 export const PAGES = [
   { id: 'runs', label: 'Runs' },
   { id: 'lab', label: 'Sampler lab' },
+  { id: 'compare', label: 'Compare' },
 ] as const;
 
 export type PageId = (typeof PAGES)[number]['id'];
