@@ -33,6 +33,9 @@ import { parseArgs } from 'node:util';
 import { decodeSafetensors } from '../src/checkpoint/safetensors.ts';
 import { NormalStream, StreamPurpose } from '../src/core/rng.ts';
 import { makeSchedule } from '../src/core/schedules.ts';
+import * as ort from 'onnxruntime-node';
+import { exportOnnx } from '../src/engines/onnx/export.ts';
+import { OnnxTrainStep } from '../src/engines/onnx/train-step.ts';
 import { useBackend, type BackendName } from '../src/engines/tfjs/backend.ts';
 import { TfjsModel } from '../src/engines/tfjs/model.ts';
 import { modelPreset, type PresetName } from '../src/model/config.ts';
@@ -61,7 +64,9 @@ const measured = (c: Cell | undefined): Measured | null => (c && 'ms' in c ? c :
 
 interface ChildArgs {
   dir: string;
-  backend: BackendName;
+  /** A tfjs backend, or onnx: the compiled training step / the exported graph on onnxruntime's cpu provider. */
+  backend: BackendName | 'onnx';
+  threads: number;
   phase: Phase;
   batch: number;
   reps: number;
@@ -76,41 +81,100 @@ const median = (xs: number[]): number => {
 };
 
 /** First call a warmup, then up to `reps` timed calls while they total under targetS; one call if it is slow. */
-function timeCalls(fn: () => void, reps: number, targetS: number): Measured {
+async function timeCalls(fn: () => void | Promise<void>, reps: number, targetS: number): Promise<Measured> {
   let t0 = performance.now();
-  fn();
+  await fn();
   const first = performance.now() - t0;
   if (first > SINGLE_OVER_S * 1000) return { ms: first, samples: [first], single: true };
   const samples: number[] = [];
   while (samples.length < reps && (samples.length === 0 || sum(samples) < targetS * 1000)) {
     t0 = performance.now();
-    fn();
+    await fn();
     samples.push(performance.now() - t0);
   }
   return { ms: median(samples), samples, single: false };
 }
 
-/** One tfjs measurement: the child process. */
-async function measureTfjs(a: ChildArgs): Promise<Measured & { engine: string }> {
-  const ir = JSON.parse(readFileSync(join(a.dir, 'ir.json'), 'utf8')) as ModelIR;
-  checkIR(ir);
-  const decoded = decodeSafetensors(readFileSync(join(a.dir, 'params.safetensors')));
-  const params = new Map(ir.params.map((p) => [p.name, decoded.tensors[p.name].data as Float32Array]));
-  const detail = await useBackend(a.backend);
-  const model = TfjsModel.create(ir, params);
+/** The same inputs for every engine: x0 uniform in [-1, 1], eps, t, x_t from the linear schedule. */
+function benchBatch(ir: ModelIR, batch: number) {
   const schedule = makeSchedule('linear', 1000);
-
   const dim = numel(ir.inputs.x.shape);
-  const shape = [a.batch, ...ir.inputs.x.shape];
   const stream = new NormalStream(1, 0, StreamPurpose.train);
-  const x0 = Float32Array.from({ length: a.batch * dim }, () => 2 * stream.uniform() - 1);
-  const eps = new Float32Array(a.batch * dim);
+  const x0 = Float32Array.from({ length: batch * dim }, () => 2 * stream.uniform() - 1);
+  const eps = new Float32Array(batch * dim);
   stream.fill(eps);
-  const t = Int32Array.from({ length: a.batch }, () => Math.floor(stream.uniform() * 1000));
+  const t = Int32Array.from({ length: batch }, () => Math.floor(stream.uniform() * 1000));
   const xt = x0.map((v, i) => {
     const ab = schedule.alphasCumprod[t[Math.floor(i / dim)]];
     return Math.sqrt(ab) * v + Math.sqrt(1 - ab) * eps[i];
   });
+  return { schedule, x0, eps, t, xt, shape: [batch, ...ir.inputs.x.shape] };
+}
+
+function readBenchModel(dir: string): { ir: ModelIR; params: Map<string, Float32Array> } {
+  const ir = JSON.parse(readFileSync(join(dir, 'ir.json'), 'utf8')) as ModelIR;
+  checkIR(ir);
+  const decoded = decodeSafetensors(readFileSync(join(dir, 'params.safetensors')));
+  return { ir, params: new Map(ir.params.map((p) => [p.name, decoded.tensors[p.name].data as Float32Array])) };
+}
+
+/**
+ * One onnxruntime measurement: the trainer's compiled step (OnnxTrainStep.update: feeds, one session.run, the
+ * updated weights and moments adopted) or a forward of the exported inference graph, on the cpu provider.
+ */
+async function measureOnnx(a: ChildArgs): Promise<Measured & { engine: string }> {
+  const { ir, params } = readBenchModel(a.dir);
+  const b = benchBatch(ir, a.batch);
+  let fn: () => Promise<void>;
+  if (a.phase === 'train') {
+    const step = await OnnxTrainStep.create(
+      ir,
+      {
+        batch: a.batch,
+        prediction: 'eps',
+        learnedVariance: false,
+        discreteData: b.shape.length === 4,
+        timesteps: 1000,
+        mode: 'update',
+        optimizer: { kind: 'adamw', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
+        gradClip: 1,
+      },
+      b.schedule,
+      params,
+      { providers: ['cpu'], intraOpThreads: a.threads },
+    );
+    const batch = { x0: b.x0, eps: b.eps, xt: b.xt, t: b.t, labels: null };
+    let n = 0;
+    fn = async () => {
+      await step.update(batch, 2e-4, n++);
+    };
+  } else {
+    const bytes = exportOnnx(ir, params, { prediction: 'eps', schedule: 'linear', timesteps: 1000 });
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: a.threads,
+    });
+    const feeds = {
+      x: new ort.Tensor('float32', b.xt, b.shape),
+      t: new ort.Tensor('float32', Float32Array.from(b.t), [a.batch]),
+    };
+    fn = async () => {
+      await session.run(feeds);
+    };
+  }
+  return {
+    engine: `onnxruntime ${ort.env.versions.node} cpu, ${a.threads} threads`,
+    ...(await timeCalls(fn, a.reps, a.targetS)),
+  };
+}
+
+/** One tfjs measurement: the child process. */
+async function measureTfjs(a: ChildArgs & { backend: BackendName }): Promise<Measured & { engine: string }> {
+  const { ir, params } = readBenchModel(a.dir);
+  const detail = await useBackend(a.backend);
+  const model = TfjsModel.create(ir, params);
+  const { schedule, x0, eps, t, xt, shape } = benchBatch(ir, a.batch);
 
   let fn: () => void;
   if (a.phase === 'train') {
@@ -146,7 +210,7 @@ async function measureTfjs(a: ChildArgs): Promise<Measured & { engine: string }>
       y.dispose();
     };
   }
-  return { engine: `tfjs ${detail}`, ...timeCalls(fn, a.reps, a.targetS) };
+  return { engine: `tfjs ${detail}`, ...(await timeCalls(fn, a.reps, a.targetS)) };
 }
 
 // ---- the parent: configurations, budget, table ----
@@ -299,7 +363,14 @@ async function parent(): Promise<void> {
 
   const rows: Row[] = [];
   // tfjs time / reference PyTorch time seen so far per backend and phase: the estimate for the next config.
-  const ratios: Record<string, number> = { 'wasm:train': 10, 'wasm:forward': 6, 'cpu:train': 300, 'cpu:forward': 200 };
+  const ratios: Record<string, number> = {
+    'onnx:train': 2,
+    'onnx:forward': 1,
+    'wasm:train': 10,
+    'wasm:forward': 6,
+    'cpu:train': 300,
+    'cpu:forward': 200,
+  };
   const blasSeen = new Set<string>();
   const tmp = mkdtempSync(join(os.tmpdir(), 'ds-train-step-'));
   const addRow = (r: Omit<Row, 'load1'>): void => {
@@ -358,7 +429,11 @@ async function parent(): Promise<void> {
       }
       const ref = rows.find((r) => r.config === name && r.reference);
 
-      const backends: BackendName[] = ['wasm', ...(cpuPresets.has(c.preset) ? (['cpu'] as const) : [])];
+      const backends: ChildArgs['backend'][] = [
+        'onnx',
+        'wasm',
+        ...(cpuPresets.has(c.preset) ? (['cpu'] as const) : []),
+      ];
       for (const backend of backends) {
         const cells: Partial<Record<Phase, Cell>> = {};
         for (const phase of ['train', 'forward'] as const) {
@@ -377,6 +452,7 @@ async function parent(): Promise<void> {
           const child: ChildArgs = {
             dir,
             backend,
+            threads: Number(values.threads),
             phase,
             batch: phase === 'train' ? batch : forwardBatch,
             reps,
@@ -393,7 +469,10 @@ async function parent(): Promise<void> {
         addRow({
           config: name,
           params,
-          engine: `tfjs-${backend}${backend === 'wasm' ? ' (SIMD, 1 thread)' : ' (pure JS)'}`,
+          engine:
+            backend === 'onnx'
+              ? `onnxruntime cpu, ${threads} (compiled step)`
+              : `tfjs-${backend}${backend === 'wasm' ? ' (SIMD, 1 thread)' : ' (pure JS)'}`,
           reference: false,
           train: cells.train!,
           forward: cells.forward!,
@@ -460,7 +539,10 @@ ${summary}
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--child');
   if (i >= 0) {
-    console.log(JSON.stringify(await measureTfjs(JSON.parse(process.argv[i + 1]) as ChildArgs)));
+    const args = JSON.parse(process.argv[i + 1]) as ChildArgs;
+    const result =
+      args.backend === 'onnx' ? await measureOnnx(args) : await measureTfjs({ ...args, backend: args.backend });
+    console.log(JSON.stringify(result));
     return;
   }
   await parent();

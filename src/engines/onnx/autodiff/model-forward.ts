@@ -9,19 +9,15 @@ import { conv2d } from './conv.ts';
 import {
   add,
   concat,
-  div,
   expand,
   gatherRows,
+  groupNormalize,
   matmul,
   mul,
-  reduceMean,
   reshape,
   silu,
   slice,
   softmax,
-  sqrt,
-  square,
-  sub,
   transpose,
 } from './ops.ts';
 import type { Tape, Value } from './tape.ts';
@@ -63,10 +59,7 @@ export function modelForward(t: Tape, ir: ModelIR, inputs: ForwardInputs): Value
 
   const groupNorm = (x: Value, groups: number, eps: number, w: Value, b: Value): Value => {
     const c = x.shape[1];
-    const grouped = reshape(t, x, [B, groups, (x.shape.slice(1).reduce((a, d) => a * d, 1) / groups) | 0]);
-    const centered = sub(t, grouped, reduceMean(t, grouped, [2], true));
-    const variance = reduceMean(t, square(t, centered), [2], true);
-    const normed = reshape(t, div(t, centered, sqrt(t, add(t, variance, t.scalar(eps)))), x.shape);
+    const normed = groupNormalize(t, x, groups, eps);
     const affine = x.shape.length === 4 ? [c, 1, 1] : [c];
     return add(t, mul(t, normed, reshape(t, w, affine)), reshape(t, b, affine));
   };

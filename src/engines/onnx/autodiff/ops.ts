@@ -187,6 +187,37 @@ export function greater(t: Tape, a: Value, b: Value): Value {
   return t.op('Greater', [a, b], broadcastShapes(a.shape, b.shape), { dtype: 'bool' });
 }
 
+/**
+ * GroupNorm's normalization (no affine) of x [B, ...] with `groups` groups over the non-batch axes in order (for
+ * NCHW: channels first, so a group is C / groups whole channels). Closed-form VJP:
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)) per group, instead of differentiating mean, variance and sqrt.
+ */
+export function groupNormalize(t: Tape, x: Value, groups: number, eps: number): Value {
+  const B = x.shape[0];
+  const m = numel(x.shape) / B / groups;
+  const gShape = [B, groups, m];
+  let xhatG: Value | null = null;
+  let rstd: Value | null = null;
+  return t.composite(
+    [x],
+    () => {
+      const grouped = reshape(t, x, gShape);
+      const centered = sub(t, grouped, reduceMean(t, grouped, [2], true));
+      const variance = reduceMean(t, square(t, centered), [2], true);
+      rstd = t.op('Reciprocal', [sqrt(t, add(t, variance, t.scalar(eps)))], variance.shape);
+      xhatG = mul(t, centered, rstd);
+      return reshape(t, xhatG, x.shape);
+    },
+    (g) => {
+      const gg = reshape(t, g, gShape);
+      const m1 = reduceMean(t, gg, [2], true);
+      const m2 = reduceMean(t, mul(t, gg, xhatG!), [2], true);
+      const dx = mul(t, sub(t, sub(t, gg, m1), mul(t, xhatG!, m2)), rstd!);
+      return [reshape(t, dx, x.shape)];
+    },
+  );
+}
+
 // ---- linear algebra -------------------------------------------------------------------------------------------
 
 /** a @ b over the last two axes; leading axes must be equal (no batch broadcasting). */

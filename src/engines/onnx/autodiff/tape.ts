@@ -156,6 +156,26 @@ export class Tape {
     return v;
   }
 
+  /**
+   * Several ops with one hand-written VJP (e.g. a normalization whose closed-form gradient is far cheaper than the
+   * sum of its primitives'): `build` emits the forward without recording, `vjp` maps the output's gradient to the
+   * inputs'.
+   */
+  composite(ins: readonly Value[], build: () => Value, vjp: Vjp): Value {
+    const was = this.#recording;
+    this.#recording = false;
+    let out: Value;
+    try {
+      out = build();
+    } finally {
+      this.#recording = was;
+    }
+    const grad = this.#recording && ins.some((v) => v.grad);
+    const result: Value = { ...out, grad };
+    if (grad) this.#records.push({ out: result, ins, vjp });
+    return result;
+  }
+
   /** The same value with its gradient cut (torch's detach). */
   stopGradient(x: Value): Value {
     return this.op('Identity', [x], x.shape, { dtype: x.dtype });
