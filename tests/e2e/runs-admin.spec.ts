@@ -5,7 +5,15 @@
  * dark themes go to test-results/screenshots/.
  */
 import type { Page } from '@playwright/test';
-import { expect, screenshot, test } from './fixtures.ts';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, screenshot, SCREENSHOT_DIR, test } from './fixtures.ts';
+
+/** The whole page, for views taller than the 1280x800 viewport. */
+async function fullPage(page: Page, name: string) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+}
 
 async function setTheme(page: Page, theme: 'light' | 'dark') {
   const toggle = page.getByRole('button', { name: theme === 'dark' ? 'Dark theme' : 'Light theme' });
@@ -20,14 +28,23 @@ test.describe('runs management', () => {
     await setTheme(page, 'light');
     await expect(page.getByRole('heading', { name: 'New training run' })).toBeVisible();
     await page.getByLabel('Dataset').selectOption('toy:moons');
-    await page.getByLabel('Steps').fill('300');
+    await page.getByLabel('Steps', { exact: true }).fill('300');
     await page.getByLabel('Batch size').fill('64');
     await page.getByLabel('Learning rate').fill('0.002');
     await page.getByLabel('Checkpoint every').fill('100');
     await page.getByLabel('Preview every').fill('0');
-    await screenshot(page, 'new-run-form-light');
+    // Every TrainConfig option is in the form; a bad one is answered at its field with the service's message.
+    await page.getByText('Optimizer, schedule and EMA').click();
+    await page.getByLabel('EMA decay').fill('2');
+    await page.getByRole('button', { name: 'Create run' }).click();
+    await expect(page.locator('#err-emaDecay')).toHaveText('emaDecay must be a number in [0, 1] (got 2)');
+    await expect(page.getByLabel('EMA decay')).toHaveAttribute('aria-invalid', 'true');
+    await page.getByLabel('EMA decay').fill('0.99');
+    await expect(page.getByLabel('Training engine')).toHaveValue('tfjs');
+    await expect(page.getByLabel('Keep last checkpoints')).toHaveValue('3');
+    await fullPage(page, 'new-run-form-light');
     await setTheme(page, 'dark');
-    await screenshot(page, 'new-run-form-dark');
+    await fullPage(page, 'new-run-form-dark');
     await setTheme(page, 'light');
     await page.getByRole('button', { name: 'Create run' }).click();
     await expect(page).toHaveURL(/#\/runs\/r_\w+$/);
@@ -53,9 +70,9 @@ test.describe('runs management', () => {
     await strip.getByRole('button', { name: 'Preview at step 100' }).click();
     await expect(page.getByTestId('preview-caption')).toContainText('step 100');
     await expect(strip.getByRole('button', { name: 'Preview at step 100' })).toHaveAttribute('aria-pressed', 'true');
-    await screenshot(page, 'run-detail-light');
+    await fullPage(page, 'run-detail-light');
     await setTheme(page, 'dark');
-    await screenshot(page, 'run-detail-dark');
+    await fullPage(page, 'run-detail-dark');
     await setTheme(page, 'light');
 
     // Pin step 200, fork from it with a lower learning rate.

@@ -23,14 +23,14 @@ test.describe('training', () => {
     await page.getByLabel('Preview every').fill('50');
 
     // A bad value comes back with the service's own message, next to the field it names.
-    await page.getByLabel('Steps').fill('0');
+    await page.getByLabel('Steps', { exact: true }).fill('0');
     await page.getByRole('button', { name: 'Create run' }).click();
     const stepsError = page.locator('#err-steps');
     await expect(stepsError).toContainText('steps must be an integer');
-    await expect(page.getByLabel('Steps')).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByLabel('Steps', { exact: true })).toHaveAttribute('aria-invalid', 'true');
     await screenshot(page, 'training-new-run-invalid');
 
-    await page.getByLabel('Steps').fill(String(STEPS));
+    await page.getByLabel('Steps', { exact: true }).fill(String(STEPS));
     await page.getByRole('button', { name: 'Create run' }).click();
     await expect(page).toHaveURL(/#\/runs\/r_\w+$/);
     const state = page.getByTestId('run-state');

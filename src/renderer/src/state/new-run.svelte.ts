@@ -11,6 +11,8 @@ export const DATASETS = [
   { id: 'toy:checkerboard', label: 'Toy: checkerboard (2-D)' },
   { id: 'toy:gaussian-grid', label: 'Toy: 5×5 Gaussian grid (2-D)' },
   { id: 'fashion-mnist', label: 'Fashion-MNIST (28×28 grey)' },
+  { id: 'mnist', label: 'MNIST (IDX files in a folder)' },
+  { id: 'cifar10', label: 'CIFAR-10 (binary batches in a folder)' },
   { id: 'folder', label: 'Image folder…' },
 ] as const;
 
@@ -27,22 +29,57 @@ export type FieldId =
   | 'checkpointEvery'
   | 'previewEvery'
   | 'seed'
-  | 'conditional';
+  | 'conditional'
+  | NumberOption
+  | 'optimizer'
+  | 'lrDecay'
+  | 'backend'
+  | 'engine'
+  | 'channels'
+  | 'hflip';
+
+/** Number fields beyond the basic ones; each is the TrainConfig (or data.*) field of the same name. */
+export const NUMBER_OPTIONS = [
+  { id: 'timesteps', label: 'Diffusion timesteps', min: 1, step: '1' },
+  { id: 'labelDropout', label: 'Label dropout (null class)', min: 0, step: 'any' },
+  { id: 'weightDecay', label: 'Weight decay', min: 0, step: 'any' },
+  { id: 'beta1', label: 'Adam β₁', min: 0, step: 'any' },
+  { id: 'beta2', label: 'Adam β₂', min: 0, step: 'any' },
+  { id: 'warmupSteps', label: 'Warmup steps', min: 0, step: '1' },
+  { id: 'gradClip', label: 'Gradient clip (0 = off)', min: 0, step: 'any' },
+  { id: 'emaDecay', label: 'EMA decay', min: 0, step: 'any' },
+  { id: 'keepLast', label: 'Keep last checkpoints', min: 1, step: '1' },
+  { id: 'previewCount', label: 'Preview samples', min: 1, step: '1' },
+  { id: 'previewSteps', label: 'Preview sampler steps', min: 1, step: '1' },
+  { id: 'toySize', label: 'Toy points', min: 16, step: '1' },
+  { id: 'imageSize', label: 'Image size (px)', min: 4, step: '1' },
+] as const;
+
+export type NumberOption = (typeof NUMBER_OPTIONS)[number]['id'];
 
 /** Which form field a validator message is about, from the config field it starts with. */
 const FIELD_OF: [RegExp, FieldId][] = [
-  [/^data\.dir|^Fashion-MNIST|^data\.imageSize|^data\.channels/, 'folder'],
+  [/^data\.imageSize\b/, 'imageSize'],
+  [/^data\.channels\b/, 'channels'],
+  [/^data\.toySize\b|^toy:\S+ holds/, 'toySize'],
+  [/^hflip\b/, 'hflip'],
+  ...NUMBER_OPTIONS.map(({ id }): [RegExp, FieldId] => [new RegExp(`^${id}\\b`), id]),
+  [/^optimizer\b/, 'optimizer'],
+  [/^lrDecay\b/, 'lrDecay'],
+  [/^backend\b/, 'backend'],
+  [/^engine\b/, 'engine'],
+  [/^data\.dir|^Fashion-MNIST/, 'folder'],
   [/^data\.|^toy:/, 'dataset'],
-  [/^preset/, 'preset'],
-  [/^objective/, 'objective'],
-  [/^schedule/, 'schedule'],
-  [/^steps/, 'steps'],
-  [/^batchSize/, 'batch'],
-  [/^lr/, 'lr'],
-  [/^checkpointEvery/, 'checkpointEvery'],
-  [/^previewEvery/, 'previewEvery'],
-  [/^seed/, 'seed'],
-  [/^conditional/, 'conditional'],
+  [/^preset\b/, 'preset'],
+  [/^objective\b/, 'objective'],
+  [/^schedule\b/, 'schedule'],
+  [/^steps\b/, 'steps'],
+  [/^batchSize\b/, 'batch'],
+  [/^lr\b/, 'lr'],
+  [/^checkpointEvery\b/, 'checkpointEvery'],
+  [/^previewEvery\b/, 'previewEvery'],
+  [/^seed\b/, 'seed'],
+  [/^conditional\b/, 'conditional'],
 ];
 
 export class NewRunState {
@@ -59,6 +96,28 @@ export class NewRunState {
   checkpointEvery = $state<number | null>(500);
   previewEvery = $state<number | null>(250);
   seed = $state<number | null>(0);
+  // Every other TrainConfig option, at the engine's defaults (TRAIN_DEFAULTS in src/train/config.ts).
+  timesteps = $state<number | null>(1000);
+  labelDropout = $state<number | null>(0.1);
+  optimizer = $state<'adam' | 'adamw'>('adamw');
+  weightDecay = $state<number | null>(0);
+  beta1 = $state<number | null>(0.9);
+  beta2 = $state<number | null>(0.999);
+  warmupSteps = $state<number | null>(0);
+  lrDecay = $state<'constant' | 'cosine'>('constant');
+  gradClip = $state<number | null>(1);
+  emaDecay = $state<number | null>(0.999);
+  emaWarmup = $state(true);
+  hflip = $state(false);
+  keepLast = $state<number | null>(3);
+  /** null: 256 points for toy sets (a scatter), 16 images otherwise (a 4×4 grid). */
+  previewCount = $state<number | null>(null);
+  previewSteps = $state<number | null>(20);
+  backend = $state<'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'>('auto');
+  engine = $state<'tfjs' | 'onnx'>('tfjs');
+  toySize = $state<number | null>(10_000);
+  imageSize = $state<number | null>(null);
+  channels = $state<'' | '1' | '3'>('');
   submitting = $state(false);
   error = $state<string | null>(null);
   errorField = $state<FieldId | null>(null);
@@ -73,6 +132,11 @@ export class NewRunState {
     return this.dataset.startsWith('toy:');
   }
 
+  /** Data read from a folder the user names (a path field is shown). */
+  get needsDir(): boolean {
+    return this.dataset === 'folder' || this.dataset === 'mnist' || this.dataset === 'cifar10';
+  }
+
   /** The message for one field, when the last attempt failed there. */
   errorFor(field: FieldId): string | null {
     return this.errorField === field ? this.error : null;
@@ -80,10 +144,14 @@ export class NewRunState {
 
   request(): TrainConfigInput {
     const data: TrainConfigInput['data'] = this.dataset.startsWith('toy:')
-      ? { kind: 'toy', toy: this.dataset.slice(4) as never }
-      : this.dataset === 'folder'
-        ? { kind: 'folder', dir: this.folder.trim() }
+      ? { kind: 'toy', toy: this.dataset.slice(4) as never, toySize: this.toySize as number }
+      : this.needsDir
+        ? { kind: this.dataset as 'folder' | 'mnist' | 'cifar10', dir: this.folder.trim() }
         : { kind: 'fashion-mnist' };
+    if (this.dataset === 'folder') {
+      if (this.imageSize !== null) data.imageSize = this.imageSize;
+      if (this.channels) data.channels = Number(this.channels) as 1 | 3;
+    }
     // Empty number inputs read as null: sent as they are, so the validator names the field.
     return {
       data,
@@ -99,7 +167,23 @@ export class NewRunState {
       previewEvery: this.previewEvery as number,
       seed: this.seed as number,
       // A 2-D preview is a scatter: many points are cheap and show the distribution; images show a 4×4 grid.
-      previewCount: this.isToy ? 256 : 16,
+      previewCount: this.previewCount ?? (this.isToy ? 256 : 16),
+      timesteps: this.timesteps as number,
+      labelDropout: this.labelDropout as number,
+      optimizer: this.optimizer,
+      weightDecay: this.weightDecay as number,
+      beta1: this.beta1 as number,
+      beta2: this.beta2 as number,
+      warmupSteps: this.warmupSteps as number,
+      lrDecay: this.lrDecay,
+      gradClip: this.gradClip as number,
+      emaDecay: this.emaDecay as number,
+      emaWarmup: this.emaWarmup,
+      hflip: this.hflip,
+      keepLast: this.keepLast as number,
+      previewSteps: this.previewSteps as number,
+      backend: this.backend,
+      engine: this.engine,
     };
   }
 
