@@ -17,6 +17,12 @@ const CAPTION = 18;
 const escapeXml = (s: string) =>
   s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 
+/** Cuts text to about `px` pixels at `size` (sans-serif bold averages ~0.62 em a character), ending in '…'. */
+function fitText(text: string, px: number, size: number): string {
+  const max = Math.max(4, Math.floor(px / (0.62 * size)));
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 function toRgb(img: RawImage): Buffer {
   if (img.channels === 3) return Buffer.from(img.data);
   const out = Buffer.alloc(img.width * img.height * 3);
@@ -96,7 +102,7 @@ export async function comparisonGridPng(result: ComparisonResult, opts: Comparis
       `<text x="${x}" y="${y}" font-family="sans-serif" font-size="${size}" font-weight="${weight}" ` +
         `text-anchor="${anchor}" fill="#222">${escapeXml(s)}</text>`,
     );
-  t(GAP, 20, opts.title ?? 'sampler comparison', 14, 'start', 'bold');
+  t(GAP, 20, fitText(opts.title ?? 'sampler comparison', width - 2 * GAP, 14), 14, 'start', 'bold');
   t(LEFT + (width - LEFT) / 2, 40, 'steps', 12, 'middle', 'bold');
   t(GAP, TOP - 8, 'sampler', 12, 'start', 'bold');
   result.steps.forEach((s, c) => t(x0(c) + cw / 2, TOP - 8, `${s} steps`, 12, 'middle'));

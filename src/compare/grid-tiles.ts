@@ -75,7 +75,7 @@ export async function comparisonGridImages(
     const part = resultBlock(result, block);
     if (part.cells.length === 0) continue; // a block of cells a cancelled run never reached
     const title =
-      blocks.length > 1 ? `${opts.title ?? 'sampler comparison'} (tile ${k + 1} of ${blocks.length})` : opts.title;
+      blocks.length > 1 ? `tile ${k + 1} of ${blocks.length} · ${opts.title ?? 'sampler comparison'}` : opts.title;
     const png = await comparisonGridPng(part, { ...options, ...(title ? { title } : {}) });
     const size = gridPixels(g, part.rows.length, part.steps.length);
     images.push({ png, block, result: part, ...size });

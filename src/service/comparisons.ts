@@ -261,7 +261,8 @@ export class ComparisonService {
       reference: null,
       samples,
     };
-    const title = `${row.name} · n = ${result.n}, seed ${result.seed}`;
+    // n and seed first: a long name is cut to the image's width.
+    const title = `n = ${result.n}, seed ${result.seed} · ${row.name}`;
     let grid: Awaited<ReturnType<typeof comparisonGridImages>>;
     try {
       grid = await comparisonGridImages(full, maxSide, { title });

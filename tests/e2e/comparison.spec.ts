@@ -45,6 +45,9 @@ test.describe('comparison matrix', () => {
     // Scatters drew the points (the canvas records how many).
     await expect.poll(() => cells.first().locator('canvas').getAttribute('data-drawn')).toBe('400');
 
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, 'compare-matrix-light');
+
     // A cell's trajectory: sigma starts high and the slider walks it down to 0 with the keyboard.
     await cells.nth(1).click();
     await expect(page.getByTestId('traj-panel')).toHaveCount(1);
@@ -111,6 +114,22 @@ test.describe('comparison matrix', () => {
     await page.getByTestId('matrix-cell').nth(3).click();
     await expect(page.getByTestId('traj-panel')).toHaveCount(1);
     await screenshot(page, 'compare-dark');
+    expect(consoleErrors).toEqual([]);
+  });
+
+  test('shows progress of a long comparison and cancels it', async ({ page, consoleErrors }) => {
+    await page.goto('./#/compare');
+    await expect(page.getByLabel('Mixture', { exact: true })).not.toHaveValue('');
+    await page.getByLabel('Step counts (columns)').fill('1000, 999');
+    await page.getByLabel('Samples').fill('20000');
+    await page.getByRole('button', { name: 'Run comparison' }).click();
+    // Progress names the stage (the reference ODE solve comes first) and its step.
+    await expect(page.getByTestId('compare-status')).toContainText(/step \d+ of (1000|999)/);
+    await expect(page.getByRole('progressbar', { name: 'Cells finished' })).toBeVisible();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect(page.getByTestId('compare-status')).toHaveText(/^Cancelled after \d of 4 cells\.$/);
+    const saved = page.getByRole('region', { name: 'Saved comparisons' }).getByRole('listitem');
+    await expect(saved.first()).toContainText('cancelled');
     expect(consoleErrors).toEqual([]);
   });
 });

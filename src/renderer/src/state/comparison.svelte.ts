@@ -350,6 +350,9 @@ export class ComparisonState {
     this.progress = null;
     this.#stop?.();
     this.#stop = undefined;
-    void this.loadSaved();
+    void this.loadSaved().then(() => {
+      const row = this.saved.find((c) => c.id === this.comparisonId);
+      if (row) this.name = row.name;
+    });
   }
 }
