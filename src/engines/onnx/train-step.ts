@@ -4,15 +4,12 @@
  * when the loss and the gradient norm are finite, so a NaN step leaves the state exactly as it was.
  */
 import * as ort from 'onnxruntime-node';
-import { NormalStream } from '../../core/rng.ts';
 import type { DiscreteSchedule } from '../../core/schedules.ts';
 import type { ModelIR } from '../../model/ir.ts';
 import { timestepCoefficients } from '../../train/objectives.ts';
+import { fillDropoutMask } from './dropout-masks.ts';
 import { createProbedSession, PROVIDER_ORDER, type OnnxProvider, type ProviderProbe } from './session.ts';
 import { buildTrainGraph, COEFFICIENT_INPUTS, type TrainGraph, type TrainGraphSpec } from './train-graph.ts';
-
-/** Stream purpose of dropout masks (rng.ts reserves 0-6). */
-const DROPOUT_PURPOSE = 7;
 
 export interface TrainBatch {
   x0: Float32Array;
@@ -36,18 +33,18 @@ export interface OnnxTrainOptions {
   intraOpThreads?: number;
 }
 
-/** Dropout masks of one step: a pure function of (seed, node index), 0 or 1 / (1 - rate), in the graph's layout. */
-export function dropoutMasks(graph: TrainGraph, seed: number): Map<string, Float32Array> {
-  const masks = new Map<string, Float32Array>();
+/** Dropout masks of one step, in the graph's layout, written into `into` (reused buffers) when given. */
+export function dropoutMasks(
+  graph: TrainGraph,
+  seed: number,
+  into = new Map<string, Float32Array>(),
+): Map<string, Float32Array> {
   graph.dropout.forEach((d, k) => {
-    const n = d.shape.reduce((a, b) => a * b, 1);
-    const mask = new Float32Array(n);
-    const stream = new NormalStream(seed, k, DROPOUT_PURPOSE);
-    const keep = 1 / (1 - d.rate);
-    for (let i = 0; i < n; i++) mask[i] = stream.uniform() < d.rate ? 0 : keep;
-    masks.set(d.name, mask);
+    let mask = into.get(d.name);
+    if (!mask) into.set(d.name, (mask = new Float32Array(d.shape.reduce((a, b) => a * b, 1))));
+    fillDropoutMask(mask, seed, k, d.rate);
   });
-  return masks;
+  return into;
 }
 
 export class OnnxTrainStep {
@@ -56,6 +53,8 @@ export class OnnxTrainStep {
   readonly weights: Float32Array[];
   readonly m: Float32Array[];
   readonly v: Float32Array[];
+  /** Mask buffers, refilled every step (only after the previous run() has resolved). */
+  private readonly masks = new Map<string, Float32Array>();
 
   private constructor(
     readonly ir: ModelIR,
@@ -122,7 +121,7 @@ export class OnnxTrainStep {
     }
     if (graph.dropout.length) {
       if (dropoutSeed === null) throw new Error('training a model with dropout needs a dropout seed');
-      const masks = dropoutMasks(graph, dropoutSeed);
+      const masks = dropoutMasks(graph, dropoutSeed, this.masks);
       for (const d of graph.dropout) feeds[d.name] = new ort.Tensor('float32', masks.get(d.name)!, d.shape);
     }
     ir.params.forEach((p, i) => (feeds[`param:${p.name}`] = new ort.Tensor('float32', this.weights[i], p.shape)));

@@ -52,12 +52,16 @@ function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: 
       k === 1
         ? wt
         : t.op('Slice', [wt, t.ints([-1, -1]), t.ints([-k - 1, -k - 1]), t.ints([2, 3]), t.ints([-1, -1])], wt.shape);
-    return t.op('Conv', [g, flipped], shape, { attrs: { kernel_shape: [k, k], strides: [1, 1], pads: [p, p, p, p] } });
+    return t.op('Conv', [g, flipped], shape, {
+      attrs: { kernel_shape: [k, k], strides: [1, 1], pads: [p, p, p, p] },
+      hint: 'ConvDX',
+    });
   }
   const outPad = [h - ((ho - 1) * s - 2 * p + k), wd - ((wo - 1) * s - 2 * p + k)];
   void cout;
   return t.op('ConvTranspose', [g, w], shape, {
     attrs: { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p], output_padding: outPad },
+    hint: 'ConvDX',
   });
 }
 
@@ -78,10 +82,11 @@ function weightGradient(t: Tape, g: Value, x: Value, geo: ConvGeometry): Value {
     const x5 = reshape(t, transpose(t, x, [1, 0, 2, 3]), [cin, 1, n, h, wd]);
     const im2col = t.op('Conv', [x5, filter], [cin, k * k, n, ho, wo], {
       attrs: { kernel_shape: [1, k, k], strides: [1, s, s], pads: [0, p, p, 0, p, p] },
+      hint: 'Im2col',
     });
     patches = reshape(t, im2col, [cin * k * k, cols]);
   }
-  const gw = t.op('Gemm', [gFlat, patches], [cout, patches.shape[0]], { attrs: { transB: 1 } });
+  const gw = t.op('Gemm', [gFlat, patches], [cout, patches.shape[0]], { attrs: { transB: 1 }, hint: 'GemmDW' });
   if (numel(gw.shape) !== cout * cin * k * k) throw new Error('internal: conv weight gradient size');
   return reshape(t, gw, [cout, cin, k, k]);
 }

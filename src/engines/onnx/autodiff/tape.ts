@@ -100,9 +100,10 @@ export class Tape {
     opType: string,
     ins: readonly Value[],
     shape: readonly number[],
-    options: { attrs?: { [name: string]: Attr }; dtype?: Dtype; vjp?: Vjp; extraInputs?: string[] } = {},
+    options: { attrs?: { [name: string]: Attr }; dtype?: Dtype; vjp?: Vjp; extraInputs?: string[]; hint?: string } = {},
   ): Value {
-    const name = `${opType}_${this.#count++}`;
+    // The hint names the node's role (e.g. ConvDX) so that onnxruntime's profiles say where the time goes.
+    const name = `${options.hint ?? opType}_${this.#count++}`;
     const attribute = Object.entries(options.attrs ?? {}).map(([k, v]) => attributeOf(k, v));
     this.nodes.push({
       opType,
