@@ -12,7 +12,38 @@ import { expect, screenshot, SCREENSHOT_DIR, test } from './fixtures.ts';
 /** The whole page, for views taller than the 1280x800 viewport. */
 async function fullPage(page: Page, name: string) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header then sits at the top of the capture
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Tabs through the page; returns every focused control without an accessible name or without a visible focus
+ * outline (what a keyboard user could not identify or could not see).
+ */
+async function keyboardProblems(page: Page, presses: number): Promise<string[]> {
+  await page.locator('body').click({ position: { x: 1, y: 1 } });
+  const problems: string[] = [];
+  for (let i = 0; i < presses; i++) {
+    await page.keyboard.press('Tab');
+    const issue = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el || el === document.body) return null;
+      const labelled = el.getAttribute('aria-labelledby');
+      const name =
+        el.getAttribute('aria-label') ??
+        (labelled ? document.getElementById(labelled)?.textContent : null) ??
+        ((el as HTMLInputElement).labels?.[0]?.textContent || null) ??
+        el.textContent;
+      const style = getComputedStyle(el);
+      const visible = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+      const what = `${el.tagName.toLowerCase()}#${el.id || ''}.${el.className}`;
+      if (!name || !name.trim()) return `${what}: no accessible name`;
+      if (!visible) return `${what} "${name.trim()}": no visible focus`;
+      return null;
+    });
+    if (issue) problems.push(issue);
+  }
+  return problems;
 }
 
 async function setTheme(page: Page, theme: 'light' | 'dark') {
@@ -42,6 +73,7 @@ test.describe('runs management', () => {
     await page.getByLabel('EMA decay').fill('0.99');
     await expect(page.getByLabel('Training engine')).toHaveValue('tfjs');
     await expect(page.getByLabel('Keep last checkpoints')).toHaveValue('3');
+    expect(await keyboardProblems(page, 45)).toEqual([]);
     await fullPage(page, 'new-run-form-light');
     await setTheme(page, 'dark');
     await fullPage(page, 'new-run-form-dark');
@@ -70,6 +102,7 @@ test.describe('runs management', () => {
     await strip.getByRole('button', { name: 'Preview at step 100' }).click();
     await expect(page.getByTestId('preview-caption')).toContainText('step 100');
     await expect(strip.getByRole('button', { name: 'Preview at step 100' })).toHaveAttribute('aria-pressed', 'true');
+    expect(await keyboardProblems(page, 30)).toEqual([]);
     await fullPage(page, 'run-detail-light');
     await setTheme(page, 'dark');
     await fullPage(page, 'run-detail-dark');
@@ -132,6 +165,7 @@ test.describe('runs management', () => {
     await page.keyboard.press('Enter');
     const renamed = runsTable.getByRole('row', { name: /moons, lower lr/ });
     await expect(renamed.getByRole('link')).toHaveText('moons, lower lr');
+    expect(await keyboardProblems(page, 14)).toEqual([]);
     await screenshot(page, 'runs-list-light');
     await setTheme(page, 'dark');
     await screenshot(page, 'runs-list-dark');
