@@ -1,13 +1,25 @@
 /**
- * The sampler lab: a form for one analytic sampling job, then the job's trajectory as it streams in, recorded
- * frame by frame so a timeline can scrub back through it.
+ * The sampler lab: a form for one sampling job (an analytic 2-D mixture, or a trained / imported run's network),
+ * then the job's trajectory as it streams in, recorded frame by frame so a timeline can scrub back through it. A
+ * stored trajectory reopens through the same path: the service plays it back as the events of a job.
  *
  * Frames live in a plain array (big typed buffers, never proxied); `recorded` is the reactive count that tells the
- * view a new frame exists. Frame k holds x at sigmas[k] and the x0 the model predicted there; the last frame of a
- * finished job is the final sample at sigma = 0.
+ * view a new frame exists. Frame k holds x (sigma space) at sigmas[k] and the x0 the model predicted there; the
+ * last frame of a finished job is the final sample at sigma = 0. Run jobs carry their first `preview` samples.
  */
-import type { AnalyticSampleRequest, Formulation, GridSchedule, JobEvent, SamplerName } from '../../../api/contract.ts';
+import type {
+  AnalyticSampleRequest,
+  Formulation,
+  GridSchedule,
+  JobEvent,
+  JobHandle,
+  RunSampleRequest,
+  SamplerName,
+  TrajectorySummary,
+} from '../../../api/contract.ts';
 import type { AppState } from './app.svelte.ts';
+import { LabLibrary } from './lab-library.svelte.ts';
+import { LabRunSource } from './lab-run-source.svelte.ts';
 
 export interface Frame {
   index: number;
@@ -21,12 +33,19 @@ export type LabStatus = 'idle' | 'starting' | 'running' | 'cancelling' | 'done' 
 
 /** Recording every step of n points costs steps * n * 16 bytes; this keeps a 1000-step run under 64 MB. */
 export const LAB_MAX_SAMPLES = 4000;
+/** A run job's samples in the lab: every one of them streams its x_t and x0 (images: 64 of 28x28 is 200 kB a step). */
+export const LAB_MAX_RUN_SAMPLES = 64;
+
+export type LabSource = 'mixture' | 'run';
 
 const DEFAULT_SCHEDULE: Record<Formulation, GridSchedule> = { vp: 'linear', sigma: 'karras' };
 
 export class SamplerLabState {
   readonly #app: AppState;
+  readonly runSource: LabRunSource;
+  readonly library: LabLibrary;
 
+  source = $state<LabSource>('mixture');
   presetId = $state('ring-8');
   formulation = $state<Formulation>('vp');
   schedule = $state<GridSchedule>('linear');
@@ -47,6 +66,16 @@ export class SamplerLabState {
   recorded = $state(0);
   /** The frame the user scrubbed to; null follows the newest one. */
   selected = $state<number | null>(null);
+  /** One sample's shape in the current trajectory: [2] points or [H, W, C] images. */
+  shape = $state.raw<number[]>([2]);
+  engine = $state<string | null>(null);
+  /** Steps done of all steps (run jobs sample in chunks; only the first chunk's steps carry pictures). */
+  progressDone = $state(0);
+  progressTotal = $state(0);
+  /** The stored trajectory on view when it was reopened rather than computed. */
+  reopened = $state.raw<TrajectorySummary | null>(null);
+  /** What the trajectory on view was sampled from (the form's source may have changed since). */
+  viewSource = $state<LabSource>('mixture');
 
   #frames: Frame[] = [];
   #stop: (() => void) | undefined;
@@ -58,13 +87,21 @@ export class SamplerLabState {
   maxSteps = $derived.by(() => this.#app.info?.limits.maxSteps ?? 1000);
   busy = $derived(this.status === 'starting' || this.status === 'running' || this.status === 'cancelling');
 
+  /** Steps the chosen source allows: a run cannot take more than its own timesteps. */
+  stepLimit = $derived.by(() =>
+    this.source === 'run' ? Math.min(this.maxSteps, this.runSource.timesteps) : this.maxSteps,
+  );
+  sampleLimit = $derived(this.source === 'run' ? LAB_MAX_RUN_SAMPLES : LAB_MAX_SAMPLES);
+  isImage = $derived(this.shape.length === 3);
+
   /** Why the form cannot run, or null. */
   invalid = $derived.by(() => {
-    if (!Number.isInteger(this.steps) || this.steps < 1 || this.steps > this.maxSteps) {
-      return `Steps must be a whole number from 1 to ${this.maxSteps}.`;
+    if (this.source === 'run' && this.runSource.invalid) return this.runSource.invalid;
+    if (!Number.isInteger(this.steps) || this.steps < 1 || this.steps > this.stepLimit) {
+      return `Steps must be a whole number from 1 to ${this.stepLimit}.`;
     }
-    if (!Number.isInteger(this.n) || this.n < 1 || this.n > LAB_MAX_SAMPLES) {
-      return `Samples must be a whole number from 1 to ${LAB_MAX_SAMPLES}.`;
+    if (!Number.isInteger(this.n) || this.n < 1 || this.n > this.sampleLimit) {
+      return `Samples must be a whole number from 1 to ${this.sampleLimit}.`;
     }
     if (!Number.isSafeInteger(this.seed) || this.seed < 0) return 'Seed must be a whole number, 0 or more.';
     if (this.hasEta && !(this.eta >= 0 && Number.isFinite(this.eta))) return 'Eta must be a number, 0 or more.';
@@ -76,9 +113,17 @@ export class SamplerLabState {
   /** log SNR = log(alpha-bar / (1 - alpha-bar)) = -2 log sigma (+Infinity at sigma = 0). */
   logSnr = $derived(this.frame ? -2 * Math.log(this.frame.sigma) : null);
 
+  /** The mixture drawn behind the points: the chosen preset's, for mixture trajectories only. */
+  viewingMixture = $derived(this.viewSource === 'mixture');
+  reference = $derived(this.viewingMixture ? (this.preset?.mixture ?? null) : null);
+  /** Steps done as a fraction, for the progress bar. */
+  progress = $derived(this.progressTotal > 0 ? Math.min(1, this.progressDone / this.progressTotal) : 0);
+  /** The stored trajectory behind the current view (exports need it). */
+  trajectoryId = $derived(this.status === 'done' ? this.sampleSetId : null);
+
   /** Half-width of the plotted square: the data with its spread, and at least the N(0, 1) prior's bulk. */
   extent = $derived.by(() => {
-    const m = this.preset?.mixture;
+    const m = this.reference;
     if (!m) return 3.5;
     let r = 3;
     m.means.forEach((mu, k) => (r = Math.max(r, ...mu.map((v) => Math.abs(v) + 3 * m.stds[k]))));
@@ -87,6 +132,21 @@ export class SamplerLabState {
 
   constructor(app: AppState) {
     this.#app = app;
+    this.runSource = new LabRunSource(app.api);
+    this.library = new LabLibrary(app.api);
+  }
+
+  /** Runs and stored trajectories, when the lab opens. */
+  async load(): Promise<void> {
+    await Promise.all([this.runSource.load(), this.library.refresh()]);
+  }
+
+  setSource(source: LabSource): void {
+    this.source = source;
+    if (source === 'run') {
+      this.n = Math.min(this.n, 16);
+      void this.runSource.load();
+    }
   }
 
   setFormulation(f: Formulation): void {
@@ -109,6 +169,23 @@ export class SamplerLabState {
     this.selected = null;
   }
 
+  runRequest(): RunSampleRequest {
+    const r = this.runSource;
+    return {
+      runId: r.runId,
+      ...(r.checkpointId ? { checkpointId: r.checkpointId } : {}),
+      ...(r.isImport ? {} : { ema: r.ema, engine: r.engine }),
+      sampler: this.sampler,
+      samplerOptions: this.hasEta ? { eta: this.eta } : {},
+      steps: this.steps,
+      n: this.n,
+      preview: this.n,
+      seed: this.seed,
+      ...(r.conditional && r.classLabel !== '' ? { classLabel: Number(r.classLabel) } : {}),
+      ...(r.conditional ? { guidance: r.guidance } : {}),
+    };
+  }
+
   request(): AnalyticSampleRequest {
     return {
       mixture: { preset: this.presetId },
@@ -124,14 +201,38 @@ export class SamplerLabState {
 
   async run(): Promise<void> {
     if (this.busy || this.invalid) return;
+    const api = this.#app.api;
+    if (this.source === 'run') {
+      const request = this.runRequest();
+      await this.#start(() => api.sampleRun(request), 'run');
+    } else {
+      const request = this.request();
+      await this.#start(() => api.sampleAnalytic(request), 'mixture');
+    }
+  }
+
+  /** Plays a stored trajectory back into the view. */
+  async open(id: string): Promise<void> {
+    if (this.busy) return;
+    await this.#start(async () => {
+      const { jobId, trajectory } = await this.#app.api.openTrajectory(id);
+      this.reopened = trajectory;
+      this.viewSource = trajectory.source === 'analytic' ? 'mixture' : 'run';
+      // The form follows what is on view, so Run samples the same model again.
+      this.source = this.viewSource;
+      const preset = trajectory.source === 'analytic' ? trajectory.model.preset : null;
+      if (typeof preset === 'string') this.presetId = preset;
+      if (trajectory.runId && trajectory.runId !== this.runSource.runId) void this.runSource.select(trajectory.runId);
+      return { jobId };
+    }, this.viewSource);
+  }
+
+  async #start(begin: () => Promise<JobHandle>, source: LabSource): Promise<void> {
     this.#reset();
+    this.viewSource = source;
     this.status = 'starting';
-    const request = this.request();
     try {
-      const { jobId, stop } = await this.#app.jobs.start(
-        () => this.#app.api.sampleAnalytic(request),
-        (event) => this.#onEvent(event),
-      );
+      const { jobId, stop } = await this.#app.jobs.start(begin, (event) => this.#onEvent(event));
       this.jobId = jobId;
       this.#stop = stop;
       if (!this.busy) stop(); // it already finished while the reply was on its way
@@ -163,6 +264,10 @@ export class SamplerLabState {
     this.threadId = null;
     this.ms = null;
     this.sampleSetId = null;
+    this.engine = null;
+    this.progressDone = 0;
+    this.progressTotal = 0;
+    this.reopened = null;
   }
 
   #push(frame: Frame): void {
@@ -181,18 +286,28 @@ export class SamplerLabState {
       case 'job-started':
         if (this.status === 'starting') this.status = 'running';
         this.totalSteps = event.steps;
-        this.threadId = event.threadId;
+        this.threadId = event.replay ? null : event.threadId;
+        this.shape = event.shape ?? [event.dim];
+        this.engine = event.engine ?? null;
+        this.progressTotal = event.steps * (event.chunks ?? 1);
         return;
       case 'job-step':
         this.totalSteps = event.steps;
+        this.progressDone = Math.max(this.progressDone, event.i + 1);
         this.#push({ index: event.i, sigma: event.sigma, nfe: event.nfe, x: event.x, x0: event.x0Pred });
+        return;
+      case 'job-progress':
+        this.progressDone = event.done;
+        this.progressTotal = event.total;
         return;
       case 'job-done':
         this.#push({ index: this.totalSteps, sigma: 0, nfe: event.nfe, x: event.x, x0: event.x });
+        this.progressDone = this.progressTotal;
         this.ms = event.ms;
         this.sampleSetId = event.sampleSetId;
-        this.threadId = event.threadId;
+        if (event.threadId) this.threadId = event.threadId;
         this.#finish('done');
+        if (!this.reopened) void this.library.refresh();
         return;
       case 'job-cancelled':
         this.#finish('cancelled');
