@@ -204,7 +204,9 @@ export class ComparisonState {
       this.reference = view.reference;
       this.#fillForm(view.request);
       this.status = view.status === 'completed' ? 'done' : view.status === 'cancelled' ? 'cancelled' : 'error';
-      this.error = view.error;
+      this.error =
+        view.error ??
+        (view.status === 'interrupted' ? 'Interrupted: the studio stopped before this comparison finished.' : null);
     } catch (e) {
       this.error = (e as Error).message;
     }
