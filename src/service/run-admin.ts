@@ -71,6 +71,12 @@ export class RunAdmin implements RunAdminCalls {
       )
         filesRemoved++;
     }
+    for (const dir of deleted.trajectoryPaths) {
+      await rm(dir, { recursive: true, force: true }).then(
+        () => filesRemoved++,
+        () => {},
+      );
+    }
     for (const dir of new Set([folder, join(this.#runsDir, run.id)]))
       filesRemoved += await this.#removeRunFolder(dir, run.id);
     for (const path of deleted.checkpointPaths) await rmdir(dirname(path)).catch(() => {});

@@ -25,6 +25,9 @@ export function prepareStatements(db: Database.Database) {
     deleteRun: p(`DELETE FROM runs WHERE id = ?`),
     runCheckpointPaths: p(`SELECT path FROM checkpoints WHERE run_id = ?`).pluck(),
     runSampleSetPaths: p(`SELECT path FROM sample_sets WHERE run_id = ?`).pluck(),
+    runTrajectoryPaths: p(
+      `SELECT trajectory_path FROM sample_sets WHERE run_id = ? AND trajectory_path IS NOT NULL`,
+    ).pluck(),
     liveRunIds: p(`SELECT id FROM runs WHERE status IN ${LIVE_RUN_STATUSES}`).pluck(),
     interruptRuns: p(`UPDATE runs SET status = 'interrupted', updated_at = ? WHERE status IN ${LIVE_RUN_STATUSES}`),
 

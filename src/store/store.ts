@@ -203,7 +203,8 @@ export class Store {
     return this.transaction(() => {
       const checkpointPaths = this.#s.runCheckpointPaths.all(id) as string[];
       const sampleSetPaths = this.#s.runSampleSetPaths.all(id) as string[];
-      return this.#s.deleteRun.run(id).changes === 0 ? undefined : { checkpointPaths, sampleSetPaths };
+      const trajectoryPaths = this.#s.runTrajectoryPaths.all(id) as string[];
+      return this.#s.deleteRun.run(id).changes === 0 ? undefined : { checkpointPaths, sampleSetPaths, trajectoryPaths };
     });
   }
 

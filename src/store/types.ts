@@ -174,4 +174,6 @@ export interface ComparisonUpdate {
 export interface DeletedRun {
   checkpointPaths: string[];
   sampleSetPaths: string[];
+  /** Folders of the sample sets' stored trajectories. */
+  trajectoryPaths: string[];
 }

@@ -157,13 +157,25 @@ describe('runs', () => {
       n: 4,
       path: '/s/a.npy',
     });
+    store.createSampleSet({
+      runId: run.id,
+      model: { run: run.id },
+      sampler: 'ddim',
+      steps: 3,
+      seed: 2,
+      n: 2,
+      path: '/s/b.npy',
+      trajectoryPath: '/s/b.trajectory',
+      trajectory: { sigmas: [2, 1, 0] },
+    });
     const fork = trainRun({ parentRunId: run.id, parentCheckpointId: c1.id });
     const other = trainRun();
     checkpoint(other.id, 1);
 
     expect(store.deleteRun(run.id)).toEqual({
       checkpointPaths: [`/w/${run.id}/1.safetensors`, `/w/${run.id}/2.safetensors`],
-      sampleSetPaths: ['/s/a.npy'],
+      sampleSetPaths: ['/s/a.npy', '/s/b.npy'],
+      trajectoryPaths: ['/s/b.trajectory'],
     });
     expect(store.getRun(run.id)).toBeUndefined();
     expect(store.listCheckpoints(run.id)).toEqual([]);

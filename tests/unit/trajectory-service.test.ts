@@ -300,6 +300,18 @@ describe('sampleRun', () => {
   }, 60_000);
 });
 
+describe('deleting a run', () => {
+  it('removes its stored trajectories with it', async () => {
+    const mine = (await service.listTrajectories()).filter((t) => t.runId === toyRun);
+    expect(mine.length).toBeGreaterThan(0);
+    const folders = (await service.listSampleSets()).filter((s) => s.runId === toyRun).map((s) => s.trajectoryPath!);
+    folders.forEach((f) => expect(existsSync(f)).toBe(true));
+    await service.deleteRun(toyRun);
+    expect((await service.listTrajectories()).filter((t) => t.runId === toyRun)).toEqual([]);
+    folders.forEach((f) => expect(existsSync(f)).toBe(false));
+  }, 30_000);
+});
+
 describe('analytic trajectories', () => {
   it('are stored with their sample set and replay exactly', async () => {
     const live = await runJob(() =>
