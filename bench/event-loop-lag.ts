@@ -161,8 +161,33 @@ await new Promise<void>((resolve, reject) => {
   ws.once('error', reject);
 });
 rows.push(await measure('load + ws client', PHASE_MS, () => wsFrames));
-ws.close();
 await stopSampling();
+
+// The comparison matrix instead of the lab stream: back-to-back comparisons (4 samplers x 3 step counts, 4000 points,
+// with the 1000-step reference solve) in the compare worker, cells and progress streaming to the ws client.
+let comparing = true;
+let comparisonJob = '';
+let comparisonCells = 0;
+const nextComparison = async () => {
+  comparisonJob = (
+    await service.startComparison({
+      source: { kind: 'mixture', mixture: { preset: 'ring-8' }, formulation: 'vp', schedule: 'linear' },
+      samplers: ['euler', 'heun', 'dpmpp-2m', 'ddpm'],
+      steps: [10, 50, 200],
+      n: 4000,
+      seed: comparisonCells,
+    })
+  ).jobId;
+};
+service.onEvent((e) => {
+  if (e.type === 'comparison-cell') comparisonCells++;
+  if (e.type === 'comparison-done' && comparing) void nextComparison();
+});
+await nextComparison();
+rows.push(await measure('load: train + comparison + ws', PHASE_MS, () => wsFrames));
+comparing = false;
+await service.cancelJob(comparisonJob);
+ws.close();
 
 interface PageStats {
   lagP50: number;
