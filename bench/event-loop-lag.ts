@@ -10,6 +10,7 @@
  * - load: a tiny U-Net training on Fashion-MNIST (IDX) with frequent previews, in its worker, while analytic DDPM
  *   jobs (1000 steps x 4000 points, as the sampler lab runs them) stream every step, back to back;
  * - load + ws: the same, with a WebSocket client decoding every event frame, as the web renderer does;
+ * - load: train + comparison + ws: back-to-back comparisons (the Compare page's matrix) instead of the lab stream;
  * - load + browser: headless Chromium on the built web page (out/web, `npm run build:web`), its sampler lab running
  *   the same DDPM job from the UI, again and again, while the run trains. Lag, frames and long tasks are measured in
  *   the page too.
