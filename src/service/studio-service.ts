@@ -568,7 +568,7 @@ export class StudioService implements StudioCalls {
       model,
       sampler: request.sampler,
       steps: request.steps,
-      options: { ...getSampler(request.sampler).defaults, ...request.samplerOptions } as JsonObject,
+      options: finiteOptions({ ...getSampler(request.sampler).defaults, ...request.samplerOptions }),
       seed: request.seed,
       n: request.n,
       path,
@@ -576,6 +576,16 @@ export class StudioService implements StudioCalls {
     });
     return set.id;
   }
+}
+
+/**
+ * Sampler options as JSON can hold them: an Infinity default (s_tmax: no upper limit) is left out; being the
+ * default, it is implied by its absence.
+ */
+function finiteOptions(options: Record<string, unknown>): JsonObject {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, v]) => typeof v !== 'number' || Number.isFinite(v)),
+  ) as JsonObject;
 }
 
 /** The store's run status as the UI names it. */

@@ -339,4 +339,24 @@ describe('analytic trajectories', () => {
     const strip = await service.exportTrajectory({ trajectoryId: t.id, kind: 'strip' });
     expect(readPngText(readFileSync(strip.path))).toMatchObject({ kind: 'trajectory-strip', sampler: 'dpmpp-2m' });
   }, 30_000);
+
+  it('are stored for samplers whose defaults JSON cannot hold (s_tmax = Infinity)', async () => {
+    for (const sampler of ['euler', 'heun'] as const) {
+      const events = await runJob(() =>
+        service.sampleAnalytic({
+          mixture: { preset: 'ring-8' },
+          formulation: 'sigma',
+          schedule: 'karras',
+          steps: 3,
+          sampler,
+          seed: 0,
+          n: 10,
+        }),
+      );
+      const done = events.at(-1) as Extract<JobEvent, { type: 'job-done' }>;
+      expect(done.type).toBe('job-done');
+      const set = (await service.listSampleSets()).find((s) => s.id === done.sampleSetId)!;
+      expect(set.options).toEqual({ s_churn: 0, s_tmin: 0, s_noise: 1 });
+    }
+  }, 30_000);
 });
