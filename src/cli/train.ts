@@ -60,8 +60,9 @@ Checkpoints and output
   --keep K                keep the newest K checkpoints                                           [3]
   --preview-every K       preview grid every K steps besides checkpoints, 0 = at checkpoints only [0]
   --preview-count N --preview-steps N   preview samples and DDIM steps                            [16, 20]
-  --engine tfjs|onnx      tfjs: eager tfjs; onnx: the whole step compiled to one ONNX graph on    [tfjs]
-                          onnxruntime (cuda, dml, webgpu or cpu, the first that works)
+  --engine onnx|tfjs      onnx: the whole step compiled to one ONNX graph on onnxruntime          [onnx]
+                          (cuda, dml, webgpu or cpu, the first that works); tfjs: eager tfjs
+                          on --backend
   --backend auto|tensorflow|webgpu|wasm|cpu   tfjs backend (auto: best available)                 [auto]
   --name NAME             run name                                                                [dataset preset]
   --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]

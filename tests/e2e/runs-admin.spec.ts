@@ -71,7 +71,7 @@ test.describe('runs management', () => {
     await expect(page.locator('#err-emaDecay')).toHaveText('emaDecay must be a number in [0, 1] (got 2)');
     await expect(page.getByLabel('EMA decay')).toHaveAttribute('aria-invalid', 'true');
     await page.getByLabel('EMA decay').fill('0.99');
-    await expect(page.getByLabel('Training engine')).toHaveValue('tfjs');
+    await expect(page.getByLabel('Training engine')).toHaveValue('onnx');
     await expect(page.getByLabel('Keep last checkpoints')).toHaveValue('3');
     expect(await keyboardProblems(page, 45)).toEqual([]);
     await fullPage(page, 'new-run-form-light');

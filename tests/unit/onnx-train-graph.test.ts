@@ -237,7 +237,7 @@ function tfConvNchw(x: tf.Tensor, w: tf.Tensor, stride: number): tf.Tensor {
     x.transpose([0, 2, 3, 1]) as tf.Tensor4D,
     w.transpose([2, 3, 1, 0]) as tf.Tensor4D,
     stride,
-    'builtin',
+    'autodiff',
   );
   return out.transpose([0, 3, 1, 2]);
 }

@@ -89,6 +89,27 @@ export function cudaUnavailable(): string | null {
   }
 }
 
+const VULKAN_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/lib/x86_64-linux-gnu',
+  '/usr/local/lib',
+];
+
+/**
+ * Why webgpu cannot work, or null to probe it: on Linux onnxruntime's WebGPU provider (Dawn) needs the Vulkan
+ * loader, and without it Dawn prints "Couldn't load Vulkan" on stderr before failing, whatever the log level.
+ */
+export function webgpuUnavailable(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (process.platform !== 'linux') return null;
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...VULKAN_DIRS];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')))
+    ? null
+    : 'no Vulkan loader (libvulkan.so.1), which WebGPU needs on Linux';
+}
+
 /** A session on the first provider in `providers` that works, with why each earlier one did not. */
 export async function createProbedSession(
   bytes: Uint8Array,
@@ -98,7 +119,7 @@ export async function createProbedSession(
   if (providers.length === 0) throw new RangeError('no execution providers to try');
   const probes: ProviderProbe[] = [];
   for (const provider of providers) {
-    const missing = provider === 'cuda' ? cudaUnavailable() : null;
+    const missing = provider === 'cuda' ? cudaUnavailable() : provider === 'webgpu' ? webgpuUnavailable() : null;
     if (missing) {
       probes.push({ provider, error: missing });
       continue;

@@ -114,7 +114,7 @@ export class NewRunState {
   previewCount = $state<number | null>(null);
   previewSteps = $state<number | null>(20);
   backend = $state<'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'>('auto');
-  engine = $state<'tfjs' | 'onnx'>('tfjs');
+  engine = $state<'tfjs' | 'onnx'>('onnx');
   toySize = $state<number | null>(10_000);
   imageSize = $state<number | null>(null);
   channels = $state<'' | '1' | '3'>('');
