@@ -15,6 +15,7 @@ import type {
   JobHandle,
   RunSampleRequest,
   SamplerName,
+  SamplerOptionValue,
   TrajectorySummary,
 } from '../../../api/contract.ts';
 import type { AppState } from './app.svelte.ts';
@@ -38,6 +39,22 @@ export const LAB_MAX_RUN_SAMPLES = 64;
 
 export type LabSource = 'mixture' | 'run';
 
+/** A sampler option's key as a form label: s_churn -> "S churn", lowerOrderFinal -> "Lower order final". */
+export function optionLabel(key: string): string {
+  const words = key
+    .replace(/_/g, ' ')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** The values string options take (the samplers check them too). */
+export const OPTION_CHOICES: Record<string, string[]> = {
+  variance: ['beta-tilde', 'beta', 'learned'],
+  solver_type: ['midpoint', 'heun'],
+  variant: ['bh1', 'bh2'],
+};
+
 const DEFAULT_SCHEDULE: Record<Formulation, GridSchedule> = { vp: 'linear', sigma: 'karras' };
 
 export class SamplerLabState {
@@ -51,7 +68,8 @@ export class SamplerLabState {
   schedule = $state<GridSchedule>('linear');
   sampler = $state<SamplerName>('dpmpp-2m');
   steps = $state(20);
-  eta = $state(1);
+  /** Sampler options the user changed; the rest keep the sampler's defaults. */
+  optionOverrides = $state<Record<string, SamplerOptionValue>>({});
   seed = $state(0);
   n = $state(1000);
 
@@ -82,7 +100,18 @@ export class SamplerLabState {
 
   // Deriveds run lazily (after the constructor has set #app), hence the .by form for those that read it.
   samplerInfo = $derived.by(() => this.#app.info?.samplers.find((s) => s.name === this.sampler));
-  hasEta = $derived(typeof this.samplerInfo?.defaults.eta === 'number');
+  /** The sampler's options the form offers: every default JSON could carry (an Infinity default arrives as null). */
+  optionKeys = $derived(
+    Object.entries(this.samplerInfo?.defaults ?? {})
+      .filter(([, v]) => v !== null && (typeof v !== 'number' || Number.isFinite(v)))
+      .map(([k]) => k),
+  );
+  /** Every offered option with its value: the user's, else the default. */
+  samplerOptions = $derived(
+    Object.fromEntries(
+      this.optionKeys.map((k) => [k, this.optionOverrides[k] ?? this.samplerInfo!.defaults[k]]),
+    ) as Record<string, SamplerOptionValue>,
+  );
   preset = $derived.by(() => this.#app.info?.mixturePresets.find((p) => p.id === this.presetId));
   maxSteps = $derived.by(() => this.#app.info?.limits.maxSteps ?? 1000);
   busy = $derived(this.status === 'starting' || this.status === 'running' || this.status === 'cancelling');
@@ -104,7 +133,9 @@ export class SamplerLabState {
       return `Samples must be a whole number from 1 to ${this.sampleLimit}.`;
     }
     if (!Number.isSafeInteger(this.seed) || this.seed < 0) return 'Seed must be a whole number, 0 or more.';
-    if (this.hasEta && !(this.eta >= 0 && Number.isFinite(this.eta))) return 'Eta must be a number, 0 or more.';
+    for (const [key, value] of Object.entries(this.samplerOptions)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) return `Option ${optionLabel(key)} must be a number.`;
+    }
     return null;
   });
 
@@ -154,10 +185,13 @@ export class SamplerLabState {
     this.schedule = DEFAULT_SCHEDULE[f];
   }
 
+  setOption(key: string, value: SamplerOptionValue): void {
+    this.optionOverrides = { ...this.optionOverrides, [key]: value };
+  }
+
   setSampler(name: SamplerName): void {
     this.sampler = name;
-    const eta = this.#app.info?.samplers.find((s) => s.name === name)?.defaults.eta;
-    if (typeof eta === 'number') this.eta = eta;
+    this.optionOverrides = {};
   }
 
   /** Scrub to a recorded frame; past the newest one means "follow live". */
@@ -176,7 +210,7 @@ export class SamplerLabState {
       ...(r.checkpointId ? { checkpointId: r.checkpointId } : {}),
       ...(r.isImport ? {} : { ema: r.ema, engine: r.engine }),
       sampler: this.sampler,
-      samplerOptions: this.hasEta ? { eta: this.eta } : {},
+      samplerOptions: { ...this.samplerOptions },
       steps: this.steps,
       n: this.n,
       preview: this.n,
@@ -193,7 +227,7 @@ export class SamplerLabState {
       schedule: this.schedule,
       steps: this.steps,
       sampler: this.sampler,
-      samplerOptions: this.hasEta ? { eta: this.eta } : {},
+      samplerOptions: { ...this.samplerOptions },
       seed: this.seed,
       n: this.n,
     };
