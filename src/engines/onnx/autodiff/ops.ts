@@ -145,11 +145,11 @@ export function sigmoid(t: Tape, x: Value): Value {
   return t.op('Sigmoid', [x], x.shape, { vjp: (g, y) => [mul(t, g, mul(t, y, sub(t, t.scalar(1), y)))] });
 }
 
-/** x * sigmoid(x); d/dx = s (1 + x (1 - s)). */
+/** y = x * sigmoid(x); d/dx = s + y (1 - s) (four elementwise ops in the backward pass). */
 export function silu(t: Tape, x: Value): Value {
   const s = t.op('Sigmoid', [x], x.shape);
   return t.op('Mul', [x, s], x.shape, {
-    vjp: (g) => [mul(t, g, mul(t, s, add(t, t.scalar(1), mul(t, x, sub(t, t.scalar(1), s))))), null],
+    vjp: (g, y) => [mul(t, g, add(t, s, mul(t, y, sub(t, t.scalar(1), s)))), null],
   });
 }
 
@@ -201,12 +201,17 @@ export function groupNormalize(t: Tape, x: Value, groups: number, eps: number): 
   return t.composite(
     [x],
     () => {
+      // One fused kernel: LayerNormalization over the last axis of [B, G, M] is the group statistics, and it also
+      // returns 1 / sqrt(var + eps) for the backward pass.
       const grouped = reshape(t, x, gShape);
-      const centered = sub(t, grouped, reduceMean(t, grouped, [2], true));
-      const variance = reduceMean(t, square(t, centered), [2], true);
-      rstd = t.op('Reciprocal', [sqrt(t, add(t, variance, t.scalar(eps)))], variance.shape);
-      xhatG = mul(t, centered, rstd);
-      return reshape(t, xhatG, x.shape);
+      const ones = t.floats([m], new Float32Array(m).fill(1));
+      const [y, , invStd] = t.opN('LayerNormalization', [grouped, ones], [gShape, [B, groups, 1], [B, groups, 1]], {
+        axis: -1,
+        epsilon: { float: eps },
+      });
+      xhatG = y;
+      rstd = invStd;
+      return reshape(t, y, x.shape);
     },
     (g) => {
       const gg = reshape(t, g, gShape);

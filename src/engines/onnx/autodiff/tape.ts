@@ -118,6 +118,33 @@ export class Tape {
     return out;
   }
 
+  /**
+   * A node with several outputs and no VJP of its own (wrap it in `composite` to differentiate through it), e.g.
+   * LayerNormalization's [Y, Mean, InvStdDev].
+   */
+  opN(
+    opType: string,
+    ins: readonly Value[],
+    shapes: readonly (readonly number[])[],
+    attrs: { [name: string]: Attr } = {},
+  ): Value[] {
+    const base = `${opType}_${this.#count++}`;
+    const outs = shapes.map((shape, i) => ({
+      name: `${base}:${i}`,
+      shape: [...shape],
+      dtype: 'float' as Dtype,
+      grad: false,
+    }));
+    this.nodes.push({
+      opType,
+      input: ins.map((v) => v.name),
+      output: outs.map((o) => o.name),
+      name: base,
+      attribute: Object.entries(attrs).map(([k, v]) => attributeOf(k, v)),
+    });
+    return outs;
+  }
+
   /** A float constant (shared when equal). */
   floats(shape: readonly number[], values: ArrayLike<number>): Value {
     if (values.length !== numel(shape)) throw new RangeError(`constant of ${values.length} values for ${fmt(shape)}`);
