@@ -111,12 +111,18 @@ const cases: { label: string; backend: 'cpu' | 'wasm'; raw: object; steps?: numb
   {
     label: 'MLP on a toy set, cpu',
     backend: 'cpu',
-    raw: { data: { kind: 'toy', toy: 'ring', toySize: 256 }, batchSize: 16 },
+    raw: { data: { kind: 'toy', toy: 'ring', toySize: 256 }, batchSize: 16, engine: 'tfjs' },
   },
   {
     label: 'MLP on a toy set, wasm',
     backend: 'wasm',
-    raw: { data: { kind: 'toy', toy: 'moons', toySize: 256 }, batchSize: 16, objective: 'v', warmupSteps: 3 },
+    raw: {
+      data: { kind: 'toy', toy: 'moons', toySize: 256 },
+      batchSize: 16,
+      objective: 'v',
+      warmupSteps: 3,
+      engine: 'tfjs',
+    },
   },
   {
     label: 'tiny U-Net, conditional + learned variance, cpu',
@@ -127,13 +133,14 @@ const cases: { label: string; backend: 'cpu' | 'wasm'; raw: object; steps?: numb
       conditional: true,
       learnedVariance: true,
       hflip: true,
+      engine: 'tfjs',
     },
     steps: 4,
   },
   {
     label: 'tiny U-Net, x0 objective, wasm',
     backend: 'wasm',
-    raw: { data: { kind: 'mnist', dir: imageDir }, batchSize: 4, objective: 'x0', conditional: true },
+    raw: { data: { kind: 'mnist', dir: imageDir }, batchSize: 4, objective: 'x0', conditional: true, engine: 'tfjs' },
   },
 ];
 
@@ -171,7 +178,7 @@ describe('exact resume', () => {
         expectSameMaps(a.optimizer.m, b.optimizer.m);
         expectSameMaps(a.optimizer.v, b.optimizer.v);
         expect(b.rng).toEqual(a.rng);
-        const engine = (c.raw as { engine?: string }).engine ?? 'tfjs';
+        const engine = (c.raw as { engine: string }).engine;
         expect(store.getRun(first.id)!.engine).toBe(engine === 'onnx' ? 'onnx-cpu' : `tfjs-${c.backend}`);
         expect(b.backend).toBe(engine === 'onnx' ? 'onnx-cpu' : c.backend);
         expect(b.data).toEqual(a.data);
