@@ -1,6 +1,7 @@
 /**
- * Milliseconds per training step (batch 32) and per forward (batch 64) of the model presets, for each tfjs backend
- * we can run and for PyTorch CPU on the same IR and weights (bench/torch/train_step.py, 2 threads), as a ratio.
+ * Milliseconds per training step (batch 32) and per forward (batch 64) of the model presets, for the ONNX engine
+ * (the compiled training step and the exported inference graph on onnxruntime's cpu provider), each tfjs backend we
+ * can run, and PyTorch CPU on the same IR and weights (bench/torch/train_step.py, 2 threads), as a ratio.
  *
  *   npx tsx bench/train-step.ts [--budget-s 600] [--write docs/benchmarks.md] [--only tiny-28x28x1,...]
  *       [--openblas DIR] [--default-blas-presets tiny,small] [--cpu-presets tiny]
