@@ -98,12 +98,24 @@ export async function trainRun(args: {
   resume: boolean;
   /** Awaited before every step: a worker passes a macrotask yield so that pause/stop messages get through. */
   yieldBetweenSteps?: () => Promise<void>;
+  /** onnx engine: onnxruntime's intra-op threads (default: its own, one per core). */
+  onnxThreads?: number;
 }): Promise<TrainOutcome> {
   const { store, checkpoints, runId, config } = args;
   const hooks = args.hooks ?? {};
   const log = (s: string) => hooks.onLog?.(s);
   try {
-    return await trainInner(store, checkpoints, runId, config, hooks, args.resume, log, args.yieldBetweenSteps);
+    return await trainInner(
+      store,
+      checkpoints,
+      runId,
+      config,
+      hooks,
+      args.resume,
+      log,
+      args.yieldBetweenSteps,
+      args.onnxThreads,
+    );
   } catch (e) {
     const err = e as Error;
     store.updateRunStatus(runId, 'failed', err.message);
@@ -120,6 +132,7 @@ async function trainInner(
   resume: boolean,
   log: (s: string) => void,
   yieldBetweenSteps?: () => Promise<void>,
+  onnxThreads?: number,
 ): Promise<TrainOutcome> {
   const backend = await chooseBackend(config, log);
   const dataset = await openDataset(datasetSpec(config));
@@ -150,7 +163,7 @@ async function trainInner(
   const init = state ? new Map() : initParams(ir, config.seed);
   const engine: TrainEngine =
     config.engine === 'onnx'
-      ? await OnnxTrainEngine.create(ir, config, schedule, discreteData, init, state, log)
+      ? await OnnxTrainEngine.create(ir, config, schedule, discreteData, init, state, log, { threads: onnxThreads })
       : new TfjsTrainEngine(ir, config, schedule, discreteData, backend, init, state);
   const loaderOptions = { seed: config.seed, batchSize: config.batchSize, hflip: config.hflip };
   let loader: BatchLoader;

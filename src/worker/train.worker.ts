@@ -2,6 +2,7 @@
  * Worker thread that trains one run: the same trainRun the CLI uses, driven by messages (pause, resume, stop) and
  * reporting progress, previews and checkpoints as they happen. Exits after its final message (done or error).
  */
+import { availableParallelism } from 'node:os';
 import { parentPort, threadId } from 'node:worker_threads';
 import { serializeError } from '../api/errors.ts';
 import { CheckpointManager } from '../checkpoint/manager.ts';
@@ -38,6 +39,8 @@ async function run(start: Extract<ToTrainWorker, { type: 'start' }>): Promise<vo
       runId,
       config,
       resume: start.resume,
+      // In the studio the host's main thread (UI events, the server) keeps a core: onnxruntime gets the rest.
+      onnxThreads: Math.max(1, availableParallelism() - 1),
       hooks: {
         onLog: (line) => post({ type: 'log', runId, line }),
         onProgress: (progress) => post({ type: 'progress', progress }),

@@ -51,7 +51,7 @@ export class OnnxTrainEngine implements TrainEngine {
     init: Map<string, Float32Array>,
     state: TrainingState | null,
     log: (line: string) => void,
-    providers?: readonly OnnxProvider[],
+    options: { providers?: readonly OnnxProvider[]; threads?: number } = {},
   ): Promise<OnnxTrainEngine> {
     const trainer = await OnnxTrainStep.create(
       ir,
@@ -73,7 +73,10 @@ export class OnnxTrainEngine implements TrainEngine {
       },
       schedule,
       state ? state.weights : init,
-      providers ? { providers } : {},
+      {
+        ...(options.providers ? { providers: options.providers } : {}),
+        ...(options.threads !== undefined ? { intraOpThreads: options.threads } : {}),
+      },
     );
     for (const p of trainer.probes) if (p.error) log(`onnxruntime ${p.provider} unavailable: ${p.error}`);
     return new OnnxTrainEngine(ir, config, trainer, state);
