@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { parentPort, threadId } from 'node:worker_threads';
+import { lowerWorkerPriority } from './background-priority.ts';
 import { serializeError } from '../api/errors.ts';
 import { openRunEngine, type RunEngine } from '../cli/run-engine.ts';
 import { analyticSource } from '../compare/analytic-source.ts';
@@ -20,6 +21,7 @@ import type { Store } from '../store/store.ts';
 import type { CompareStart, FromCompareWorker, ToCompareWorker, TrajectoryFiles } from './compare-messages.ts';
 
 const port = parentPort;
+lowerWorkerPriority();
 if (!port) throw new Error('compare.worker.ts must run in a worker thread');
 
 /** Progress messages at most this often (cells of a 2-D mixture take microseconds per step). */

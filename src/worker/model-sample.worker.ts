@@ -6,6 +6,7 @@
  * and exits. Cancel is checked between model calls.
  */
 import { parentPort, threadId } from 'node:worker_threads';
+import { lowerWorkerPriority } from './background-priority.ts';
 import { serializeError } from '../api/errors.ts';
 import { openRunEngine } from '../cli/run-engine.ts';
 import { sampleInChunks } from '../core/batched-sampling.ts';
@@ -16,6 +17,7 @@ import { openStore } from '../store/open.ts';
 import type { FromModelSampleWorker, ModelSampleStart, ToModelSampleWorker } from './model-sample-messages.ts';
 
 const port = parentPort;
+lowerWorkerPriority();
 if (!port) throw new Error('model-sample.worker.ts must run in a worker thread');
 
 const controller = new AbortController();

@@ -4,6 +4,7 @@
  * The service writes the database; this thread never touches it (one writer).
  */
 import { parentPort, threadId } from 'node:worker_threads';
+import { lowerWorkerPriority } from './background-priority.ts';
 import { serializeError } from '../api/errors.ts';
 import { BatchNoise, initialNoise, StreamPurpose } from '../core/rng.ts';
 import type { Vec } from '../core/types.ts';
@@ -12,6 +13,7 @@ import { planAnalyticSampling } from './analytic-plan.ts';
 import type { FromSampleWorker, ToSampleWorker } from './sample-messages.ts';
 
 const port = parentPort;
+lowerWorkerPriority();
 if (!port) throw new Error('sample.worker.ts must run in a worker thread');
 
 const controller = new AbortController();

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parentPort, threadId } from 'node:worker_threads';
+import { lowerWorkerPriority } from './background-priority.ts';
 import { serializeError } from '../api/errors.ts';
 import { CheckpointManager } from '../checkpoint/manager.ts';
 import { openStore } from '../store/open.ts';
@@ -12,6 +13,7 @@ import { trainRun, type ControlState } from '../train/trainer.ts';
 import type { FromTrainWorker, ToTrainWorker } from './train-messages.ts';
 
 const port = parentPort;
+lowerWorkerPriority();
 if (!port) throw new Error('train.worker.ts must run in a worker thread');
 
 let control: ControlState = 'run';
