@@ -146,7 +146,7 @@ test.describe('runs management', () => {
     const forkRow = runsTable.getByRole('row', { name: /fork @ 200/ });
     await expect(parentRow).toContainText('completed');
     await expect(parentRow).toContainText('300 / 300');
-    await expect(parentRow).toContainText('tfjs-');
+    await expect(parentRow).toContainText('onnx-'); // the default engine
     await expect(forkRow).toContainText('created');
 
     // Rename the fork with the keyboard only: focus Rename, Enter, type, Enter; Esc cancels an edit.

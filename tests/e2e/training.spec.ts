@@ -48,7 +48,7 @@ test.describe('training', () => {
       .poll(async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points')))
       .toBeGreaterThan(5);
     await expect(page.getByTestId('preview-caption')).toContainText(/step \d+ · 256 points/);
-    await expect(page.getByTestId('train-engine')).toContainText('tfjs-');
+    await expect(page.getByTestId('train-engine')).toContainText('onnx-'); // the default engine
     await expect(page.getByTestId('bucket-strip')).not.toContainText(/^(t\d—)+$/);
     await screenshot(page, 'training-run-live');
 
@@ -74,7 +74,7 @@ test.describe('training', () => {
     const row = page.getByTestId('runs-table').getByRole('row', { name: /toy:ring tiny/ });
     await expect(row).toContainText('stopped');
     await expect(row).toContainText(`${pausedAt.toLocaleString('en-US')} / ${STEPS.toLocaleString('en-US')}`);
-    await expect(row).toContainText('tfjs-');
+    await expect(row).toContainText('onnx-'); // the default engine
 
     // Resume from the checkpoint and let it finish.
     await page.goto(url);

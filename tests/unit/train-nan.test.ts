@@ -1,4 +1,7 @@
-/** A NaN loss stops the run with a clear error, marks it failed and keeps the last good checkpoint resumable. */
+/**
+ * A NaN loss stops the run with a clear error, marks it failed and keeps the last good checkpoint resumable, on both
+ * engines: tfjs (its loss poisoned) and onnx (a NaN in the 6th batch's noise, through the real compiled graph).
+ */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +10,7 @@ import { CheckpointManager } from '../../src/checkpoint/manager.ts';
 import { openStore } from '../../src/store/open.ts';
 import { resolveTrainConfig } from '../../src/train/config.ts';
 import { trainRun } from '../../src/train/trainer.ts';
+import { OnnxTrainStep } from '../../src/engines/onnx/train-step.ts';
 import type * as Objectives from '../../src/train/objectives.ts';
 
 // Fault injection: the 6th loss evaluation turns NaN (as a diverging run's would); everything else is real.
@@ -23,7 +27,15 @@ vi.mock('../../src/train/objectives.ts', async (importOriginal) => {
   };
 });
 
-describe('non-finite loss', () => {
+const realUpdate = OnnxTrainStep.prototype.update;
+const onnxCalls = { n: 0 };
+vi.spyOn(OnnxTrainStep.prototype, 'update').mockImplementation(function (this: OnnxTrainStep, batch, lr, seed) {
+  onnxCalls.n += 1;
+  const poisoned = onnxCalls.n === 6 ? { ...batch, eps: batch.eps.map((v, i) => (i === 0 ? NaN : v)) } : batch;
+  return realUpdate.call(this, poisoned, lr, seed);
+});
+
+describe.each(['tfjs', 'onnx'] as const)('non-finite loss, %s engine', (engine) => {
   it('stops with a clear error and keeps the last good checkpoint', async () => {
     const home = mkdtempSync(join(tmpdir(), 'ds-nan-'));
     const store = openStore(join(home, 'studio.db'));
@@ -34,6 +46,7 @@ describe('non-finite loss', () => {
       steps: 10,
       checkpointEvery: 4,
       backend: 'cpu',
+      engine,
     });
     const run = store.createRun({ name: 'nan', kind: 'train', config: config as never });
     await expect(trainRun({ store, checkpoints, runId: run.id, config, resume: false })).rejects.toThrow(
