@@ -6,8 +6,9 @@
  */
 import { getPriority, setPriority } from 'node:os';
 
-/** A background job's niceness: below normal (0), well above idle (19). */
-export const WORKER_NICE = 10;
+/** A background job's niceness: the lowest (19). Under contention CFS then gives it ~1/68 of a normal thread's share;
+ * alone it still gets a whole core. */
+export const WORKER_NICE = 19;
 
 export function lowerWorkerPriority(platform: NodeJS.Platform = process.platform): number | null {
   if (platform !== 'linux') return null;
