@@ -50,9 +50,9 @@ export const SAMPLE_RUN_HELP = `Usage: diffusion-studio sample --run ID [options
   --grid FILE.png         images: a grid (tiles upscaled by --scale); 2-D toy runs: a scatter plot
   --scale K               integer upscale of grid tiles                                           [round(56 / H)]
   --out FILE.npy          the samples, shape [n, H, W, C] for images or [n, D] for vectors
-  --engine E              tfjs | onnx (the network exported to ONNX and run by onnxruntime-node)
-                                                          [tfjs; onnx for imported models]
-  --backend B             auto | tensorflow | webgpu | wasm | cpu (tfjs backend of the network)  [auto]
+  --engine E              onnx (the network exported to ONNX and run by onnxruntime-node) | tfjs
+                                                          [onnx; tfjs when --backend is given]
+  --backend B             auto | tensorflow | webgpu | wasm | cpu (tfjs backend; implies tfjs)   [auto]
   --provider P            auto | cuda | dml | webgpu | cpu (onnxruntime execution provider;
                           auto tries them in that order)                                          [auto]
   --db FILE               studio database                          [$DIFFUSION_STUDIO_HOME/studio.db]
@@ -130,7 +130,9 @@ export async function sampleRunCommand(argv: string[], out: NodeJS.WritableStrea
   const provider = choiceFlag('provider', v.provider, ['auto', ...PROVIDER_ORDER] as const);
   if (engine === 'onnx' && v.backend !== undefined) throw new UsageError('--backend applies to --engine tfjs only');
   // Checked before the run is read, so also for imports (which run on onnx anyway): say --engine onnx with it.
-  if (engine !== 'onnx' && v.provider !== undefined) throw new UsageError('--provider applies to --engine onnx only');
+  if ((engine === 'tfjs' || v.backend !== undefined) && v.provider !== undefined) {
+    throw new UsageError('--provider applies to --engine onnx only');
+  }
   if (v.grid !== undefined && !v.grid.toLowerCase().endsWith('.png'))
     throw new UsageError('--grid must name a .png file');
   const pictures = trajectoryOutputs(v);

@@ -10,7 +10,7 @@ export interface RunSampleRequest {
   run: string;
   checkpoint?: string;
   ema?: boolean;
-  /** Default: tfjs for trained runs, onnx for imports. */
+  /** Default: onnx (imports run on onnx only). */
   engine?: 'tfjs' | 'onnx';
   sampler: string;
   samplerOptions?: Record<string, number | string | boolean>;

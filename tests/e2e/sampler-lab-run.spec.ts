@@ -73,7 +73,7 @@ test.describe('sampler lab on a trained run', () => {
     await page.getByRole('button', { name: 'Run' }).click();
     await expect(page.getByTestId('lab-status')).toHaveText('Done', { timeout: 60_000 });
     await expect(page.getByTestId('step-counter')).toHaveText('25 / 25');
-    await expect(page.getByTestId('lab-engine')).toHaveText(/^tfjs-/);
+    await expect(page.getByTestId('lab-engine')).toHaveText(/^onnxruntime-/); // the default engine
     await expect(page.getByTestId('lab-progress')).toHaveAttribute('aria-valuetext', '25 of 25 steps');
     const worker = await page.getByTestId('worker-thread').textContent();
     expect(Number(worker?.match(/thread (\d+)/)?.[1])).toBeGreaterThan(0);

@@ -136,7 +136,14 @@ describe('diffusion-studio export-onnx / sample --engine onnx', () => {
       [['export-onnx', '--run', 'r_nope', '--out', join(root, 'm.onnx'), '--db', db], /no run r_nope in /],
       [['sample', '--run', 'r_x', '--engine', 'torch', '--db', db], /--engine must be one of tfjs, onnx/],
       [['sample', '--run', 'r_x', '--engine', 'onnx', '--backend', 'wasm', '--db', db], /--backend applies to/],
-      [['sample', '--run', 'r_x', '--provider', 'cpu', '--db', db], /--provider applies to --engine onnx/],
+      [
+        ['sample', '--run', 'r_x', '--engine', 'tfjs', '--provider', 'cpu', '--db', db],
+        /--provider applies to --engine onnx/,
+      ],
+      [
+        ['sample', '--run', 'r_x', '--backend', 'wasm', '--provider', 'cpu', '--db', db],
+        /--provider applies to --engine onnx/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await cli(args);

@@ -125,7 +125,7 @@ describe('sampleRun', () => {
       runId: imageRun,
       checkpointId: detail.checkpoints.at(-1)!.id,
     });
-    expect(started.engine).toMatch(/^tfjs-/);
+    expect(started.engine).toMatch(/^onnxruntime-/); // the default engine
     expect(started.threadId).toBeGreaterThan(0);
     expect(started.sigmas.length).toBe(7);
     const steps = live.filter((e) => e.type === 'job-step');

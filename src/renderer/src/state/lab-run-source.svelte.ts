@@ -70,7 +70,7 @@ export class LabRunSource {
       const detail = await this.#api.getRun(runId);
       if (this.runId !== runId) return; // another choice came in meanwhile
       this.detail = detail;
-      this.engine = detail.run.kind === 'import' ? 'onnx' : 'tfjs';
+      this.engine = 'onnx'; // onnxruntime is the fast path (6-8x tfjs-wasm); tfjs stays one click away
       if (detail.run.kind === 'import') this.ema = false;
       this.error = null;
     } catch (e) {
