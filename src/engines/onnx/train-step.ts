@@ -50,9 +50,14 @@ export function dropoutMasks(
 export class OnnxTrainStep {
   /** Adam updates applied so far (torch's state['step']). */
   step = 0;
-  readonly weights: Float32Array[];
-  readonly m: Float32Array[];
-  readonly v: Float32Array[];
+  /**
+   * Per-parameter views (IR order, canonical layout) into three flat buffers, the graph's m / v / params_out
+   * layout; after an update the views point into the buffers onnxruntime returned.
+   */
+  readonly weights: Float32Array[] = [];
+  readonly m: Float32Array[] = [];
+  readonly v: Float32Array[] = [];
+  #flat: { w: Float32Array; m: Float32Array; v: Float32Array };
   /** Mask buffers, refilled every step (only after the previous run() has resolved). */
   private readonly masks = new Map<string, Float32Array>();
 
@@ -65,15 +70,28 @@ export class OnnxTrainStep {
     private readonly schedule: DiscreteSchedule,
     weights: ReadonlyMap<string, Float32Array>,
   ) {
-    this.weights = ir.params.map((p) => {
+    const total = ir.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+    this.#flat = { w: new Float32Array(total), m: new Float32Array(total), v: new Float32Array(total) };
+    this.#adopt(this.#flat);
+    ir.params.forEach((p, i) => {
       const w = weights.get(p.name);
       if (!w) throw new Error(`initial weights lack parameter ${p.name}`);
-      if (w.length !== p.shape.reduce((a, b) => a * b, 1))
-        throw new Error(`parameter ${p.name} has ${w.length} values`);
-      return Float32Array.from(w);
+      if (w.length !== this.weights[i].length) throw new Error(`parameter ${p.name} has ${w.length} values`);
+      this.weights[i].set(w);
     });
-    this.m = ir.params.map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
-    this.v = ir.params.map((p) => new Float32Array(p.shape.reduce((a, b) => a * b, 1)));
+  }
+
+  /** Points the per-parameter views at new flat buffers. */
+  #adopt(flat: { w: Float32Array; m: Float32Array; v: Float32Array }): void {
+    this.#flat = flat;
+    let offset = 0;
+    this.ir.params.forEach((p, i) => {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      this.weights[i] = flat.w.subarray(offset, offset + n);
+      this.m[i] = flat.m.subarray(offset, offset + n);
+      this.v[i] = flat.v.subarray(offset, offset + n);
+      offset += n;
+    });
   }
 
   static async create(
@@ -152,21 +170,16 @@ export class OnnxTrainStep {
     feeds.bias_correction2 = new ort.Tensor('float32', Float32Array.of(bc2), []);
     if (o.kind === 'adamw' && o.weightDecay)
       feeds.decay = new ort.Tensor('float32', Float32Array.of(1 - lr * o.weightDecay), []);
-    this.ir.params.forEach((p, i) => {
-      feeds[`m:${p.name}`] = new ort.Tensor('float32', this.m[i], p.shape);
-      feeds[`v:${p.name}`] = new ort.Tensor('float32', this.v[i], p.shape);
-    });
+    feeds.m = new ort.Tensor('float32', this.#flat.m, [this.#flat.m.length]);
+    feeds.v = new ort.Tensor('float32', this.#flat.v, [this.#flat.v.length]);
     const out = await this.session.run(feeds);
     const loss = (out.loss.data as Float32Array)[0];
     const gradNorm = (out.grad_norm.data as Float32Array)[0];
     const perSample = out.per_sample.data as Float32Array;
     const applied = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (applied) {
-      this.ir.params.forEach((p, i) => {
-        this.weights[i] = out[`param_out:${p.name}`].data as Float32Array;
-        this.m[i] = out[`m_out:${p.name}`].data as Float32Array;
-        this.v[i] = out[`v_out:${p.name}`].data as Float32Array;
-      });
+      const data = (name: string) => out[name].data as Float32Array;
+      this.#adopt({ w: data('params_out'), m: data('m_out'), v: data('v_out') });
       this.step = n;
     }
     return { loss, perSample, gradNorm, applied };
@@ -187,8 +200,11 @@ export class OnnxTrainStep {
       const m = state.m.get(p.name);
       const v = state.v.get(p.name);
       if (!m || !v) throw new Error(`optimizer state lacks parameter ${p.name}`);
-      this.m[i] = Float32Array.from(m);
-      this.v[i] = Float32Array.from(v);
+      if (m.length !== this.m[i].length || v.length !== this.v[i].length) {
+        throw new Error(`optimizer state of ${p.name} has the wrong size`);
+      }
+      this.m[i].set(m);
+      this.v[i].set(v);
     });
   }
 
