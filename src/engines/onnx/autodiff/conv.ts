@@ -3,9 +3,8 @@
  * standard ONNX ops, in the formulation measured fastest on onnxruntime's CPU provider (shared/DESIGN.md):
  * - dX at stride 1: a Conv of dY with the weight transposed to [in, out] and flipped on the kernel axes;
  *   at stride 2: ConvTranspose of dY with the weight as is, output_padding making the size exact.
- * - dW: im2col as a 3-D Conv of X viewed as [Cin, 1, B, H, W] with a constant one-hot filter [k*k, 1, 1, k, k]
- *   (stride and padding of the forward conv on H and W), then one Gemm with dY viewed as [Cout, B*Ho*Wo].
- *   For 1x1 kernels the im2col is X itself.
+ * - dW: im2col of X (transposed to [Cin, B, H, W], padded, k*k strided Slices concatenated to
+ *   [Cin*k*k, B*Ho*Wo]), then one Gemm with dY viewed as [Cout, B*Ho*Wo]. For 1x1 kernels the im2col is X itself.
  * - db: dY summed over batch and space.
  */
 import { numel, type Tape, type Value } from './tape.ts';
@@ -76,14 +75,27 @@ function weightGradient(t: Tape, g: Value, x: Value, geo: ConvGeometry): Value {
   if (k === 1 && s === 1) {
     patches = reshape(t, transpose(t, x, [1, 0, 2, 3]), [cin, cols]);
   } else {
-    const onehot = new Float32Array(k * k * k * k);
-    for (let i = 0; i < k * k; i++) onehot[i * k * k + i] = 1;
-    const filter = t.floats([k * k, 1, 1, k, k], onehot);
-    const x5 = reshape(t, transpose(t, x, [1, 0, 2, 3]), [cin, 1, n, h, wd]);
-    const im2col = t.op('Conv', [x5, filter], [cin, k * k, n, ho, wo], {
-      attrs: { kernel_shape: [1, k, k], strides: [1, s, s], pads: [0, p, p, 0, p, p] },
-      hint: 'Im2col',
-    });
+    // im2col as nine strided Slices of the padded input, concatenated: [Cin, k*k, B, Ho, Wo]. Measured against a
+    // 3-D Conv with a one-hot filter (DESIGN.md's first choice): same best case, 1.5-2.5x faster median (the Conv
+    // allocates its own column buffer every run).
+    const xt = transpose(t, x, [1, 0, 2, 3]);
+    const padded = t.op('Pad', [xt, t.ints([0, 0, p, p, 0, 0, p, p])], [cin, n, h + 2 * p, wd + 2 * p]);
+    const shifts: Value[] = [];
+    for (let ky = 0; ky < k; ky++) {
+      for (let kx = 0; kx < k; kx++) {
+        const ends = [ky + (ho - 1) * s + 1, kx + (wo - 1) * s + 1];
+        const shifted = t.op(
+          'Slice',
+          [padded, t.ints([ky, kx]), t.ints(ends), t.ints([2, 3]), t.ints([s, s])],
+          [cin, n, ho, wo],
+          {
+            hint: 'Im2col',
+          },
+        );
+        shifts.push(reshape(t, shifted, [cin, 1, n, ho, wo]));
+      }
+    }
+    const im2col = t.op('Concat', shifts, [cin, k * k, n, ho, wo], { attrs: { axis: 1 }, hint: 'Im2col' });
     patches = reshape(t, im2col, [cin * k * k, cols]);
   }
   const gw = t.op('Gemm', [gFlat, patches], [cout, patches.shape[0]], { attrs: { transB: 1 }, hint: 'GemmDW' });
