@@ -5,9 +5,9 @@
  * crash detection, so that a job always ends in exactly one of finished / cancelled / failed and never hangs. What
  * the messages mean is each job's business (see studio-service.ts).
  *
- * Protocol every job worker follows: the first message in is the job's start message; `{ type: 'cancel' }` asks it
- * to stop; it answers with any messages, where `{ type: 'step', i }` counts progress, and ends with exactly one
- * `done`, `cancelled` or `error` message.
+ * Protocol every job worker follows (its worker side: src/worker/job-worker.ts): the first message in is the job's
+ * start message; `{ type: 'cancel' }` asks it to stop; it answers with any messages, where `{ type: 'step', i }`
+ * counts progress, and ends with exactly one `done`, `cancelled` or `error` message.
  */
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker, type WorkerEntry } from './worker-entry.ts';

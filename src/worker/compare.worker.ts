@@ -6,9 +6,7 @@
  * with its first `shown` samples. Cancel is checked at every step.
  */
 import { join } from 'node:path';
-import { parentPort, threadId } from 'node:worker_threads';
-import { lowerWorkerPriority } from './background-priority.ts';
-import { serializeError } from '../api/errors.ts';
+import { threadId } from 'node:worker_threads';
 import { openRunEngine, type RunEngine } from '../cli/run-engine.ts';
 import { analyticSource } from '../compare/analytic-source.ts';
 import { comparisonCells, resultJson, runComparison, type CellSource } from '../compare/comparison.ts';
@@ -18,24 +16,11 @@ import type { StepInfo } from '../core/types.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
-import type { CompareStart, FromCompareWorker, ToCompareWorker, TrajectoryFiles } from './compare-messages.ts';
-
-const port = parentPort;
-lowerWorkerPriority();
-if (!port) throw new Error('compare.worker.ts must run in a worker thread');
+import type { CompareStart, FromCompareWorker, TrajectoryFiles } from './compare-messages.ts';
+import { serveJob, yieldToEventLoop, type JobContext } from './job-worker.ts';
 
 /** Progress messages at most this often (cells of a 2-D mixture take microseconds per step). */
 const PROGRESS_MS = 50;
-
-const controller = new AbortController();
-let started = false;
-
-function post(message: FromCompareWorker, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
-}
-
-/** Let a queued cancel message run: the samplers' awaits alone are microtasks and would starve it. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The first `count` samples at every step of one cell. */
 class TrajectoryRecorder {
@@ -123,8 +108,8 @@ async function openSource(
   return { source, run, engine };
 }
 
-async function run(message: CompareStart): Promise<void> {
-  let completedSteps = 0;
+async function run(message: CompareStart, job: JobContext<FromCompareWorker>): Promise<void> {
+  const { post } = job;
   const stores: Store[] = [];
   let engine: RunEngine | null = null;
   try {
@@ -149,9 +134,9 @@ async function run(message: CompareStart): Promise<void> {
     const t0 = performance.now();
     const result = await runComparison(message.spec, source, {
       dir: message.dir,
-      signal: controller.signal,
+      signal: job.signal,
       onStep: async (cell, info, first) => {
-        completedSteps++;
+        job.completedSteps++;
         if (cell >= 0 && first === 0) {
           if (!recorder || info.i === 0) {
             const budget = Math.floor(message.trajectoryValues / ((info.steps + 1) * dim));
@@ -162,7 +147,7 @@ async function run(message: CompareStart): Promise<void> {
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_MS || info.i === info.steps - 1) {
           lastProgress = now;
-          post({ type: 'step', i: completedSteps, cell, cellStep: info.i + 1, steps: info.steps });
+          post({ type: 'step', i: job.completedSteps, cell, cellStep: info.i + 1, steps: info.steps });
         }
         await yieldToEventLoop();
       },
@@ -175,25 +160,10 @@ async function run(message: CompareStart): Promise<void> {
       },
     });
     post({ type: 'done', ms: performance.now() - t0, result: resultJson(result) });
-  } catch (e) {
-    if (controller.signal.aborted) post({ type: 'cancelled', completedSteps });
-    else post({ type: 'error', error: serializeError(e) });
   } finally {
     await engine?.release();
     for (const store of stores) store.close();
-    port!.close();
   }
 }
 
-port.on('message', (message: ToCompareWorker) => {
-  switch (message.type) {
-    case 'start':
-      if (started) return post({ type: 'error', error: { name: 'Error', message: 'a compare worker runs one job' } });
-      started = true;
-      void run(message);
-      return;
-    case 'cancel':
-      controller.abort();
-      return;
-  }
-});
+serveJob('compare', run);

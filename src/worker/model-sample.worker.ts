@@ -5,34 +5,19 @@
  * streams (the same samples as `sample --run` with the same seed), streams bounded step previews, writes the .npy
  * and exits. Cancel is checked between model calls.
  */
-import { parentPort, threadId } from 'node:worker_threads';
-import { lowerWorkerPriority } from './background-priority.ts';
-import { serializeError } from '../api/errors.ts';
+import { threadId } from 'node:worker_threads';
 import { openRunEngine } from '../cli/run-engine.ts';
 import { sampleInChunks } from '../core/batched-sampling.ts';
 import { buildNoiseGrid } from '../core/noise-grid.ts';
 import { getSampler } from '../core/samplers/index.ts';
 import { writeNpy } from '../io/npy-file.ts';
 import { openStore } from '../store/open.ts';
-import type { FromModelSampleWorker, ModelSampleStart, ToModelSampleWorker } from './model-sample-messages.ts';
+import { serveJob, yieldToEventLoop, type JobContext } from './job-worker.ts';
+import type { FromModelSampleWorker, ModelSampleStart } from './model-sample-messages.ts';
 
-const port = parentPort;
-lowerWorkerPriority();
-if (!port) throw new Error('model-sample.worker.ts must run in a worker thread');
-
-const controller = new AbortController();
-let started = false;
-
-function post(message: FromModelSampleWorker, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
-}
-
-/** Let a queued cancel message run between steps. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-async function run(message: ModelSampleStart): Promise<void> {
+async function run(message: ModelSampleStart, job: JobContext<FromModelSampleWorker>): Promise<void> {
   const { request, outPath } = message;
-  let completedSteps = 0;
+  const { post } = job;
   const store = openStore(message.dbPath, { readonly: true });
   try {
     const paths = { db: message.dbPath, runs: message.runsDir, explicitDb: true };
@@ -91,17 +76,17 @@ async function run(message: ModelSampleStart): Promise<void> {
         chunk,
         seed,
         ...(labels ? { labels, guidance: request.guidance ?? 1 } : {}),
-        signal: controller.signal,
+        signal: job.signal,
         onStep: async (first, _count, s) => {
           const c = first / chunk;
-          completedSteps = c * steps + s.i;
+          job.completedSteps = c * steps + s.i;
           const withPreview = first === 0 && preview > 0;
           const x = withPreview ? Float32Array.from(s.x.subarray(0, preview)) : undefined;
           const x0 = withPreview ? Float32Array.from(s.x0Pred.subarray(0, preview)) : undefined;
           post(
             {
               type: 'step',
-              i: completedSteps,
+              i: job.completedSteps,
               chunk: c,
               steps,
               sigma: s.sigma,
@@ -124,24 +109,9 @@ async function run(message: ModelSampleStart): Promise<void> {
     } finally {
       await model.release();
     }
-  } catch (e) {
-    if (controller.signal.aborted) post({ type: 'cancelled', completedSteps });
-    else post({ type: 'error', error: serializeError(e) });
   } finally {
     store.close();
-    port!.close();
   }
 }
 
-port.on('message', (message: ToModelSampleWorker) => {
-  switch (message.type) {
-    case 'start':
-      if (started) return post({ type: 'error', error: { name: 'Error', message: 'a sample worker runs one job' } });
-      started = true;
-      void run(message);
-      return;
-    case 'cancel':
-      controller.abort();
-      return;
-  }
-});
+serveJob('model-sample', run);
