@@ -8,7 +8,13 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import type { VpModel } from '../../core/parameterization.ts';
-import { createProbedSession, PROVIDER_ORDER, type OnnxProvider, type ProviderProbe } from './session.ts';
+import {
+  createProbedSession,
+  PROVIDER_ORDER,
+  splitVariance,
+  type OnnxProvider,
+  type ProviderProbe,
+} from './session.ts';
 
 export type OnnxLayout = 'nchw' | 'nhwc';
 
@@ -304,22 +310,6 @@ function timestepTensor(spec: ForeignInterface, t: number, b: number): ort.Tenso
   if (spec.tType === 'int64') return new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(Math.round(t))), dims);
   if (spec.tType === 'int32') return new ort.Tensor('int32', new Int32Array(n).fill(Math.round(t)), dims);
   return new ort.Tensor('float32', new Float32Array(n).fill(t), dims);
-}
-
-/** NHWC with 2C channels -> per sample [prediction (dim), v (dim)], VpModel's layout. */
-function splitVariance(data: Float32Array, b: number, pixels: number, c: number): Float32Array {
-  const dim = pixels * c;
-  const r = new Float32Array(2 * b * dim);
-  for (let j = 0; j < b; j++)
-    for (let p = 0; p < pixels; p++) {
-      const src = (j * pixels + p) * 2 * c;
-      const dst = j * 2 * dim + p * c;
-      for (let k = 0; k < c; k++) {
-        r[dst + k] = data[src + k];
-        r[dst + dim + k] = data[src + c + k];
-      }
-    }
-  return r;
 }
 
 /**

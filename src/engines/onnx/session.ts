@@ -210,21 +210,8 @@ export class OnnxModelSession {
     try {
       const data = out.data as Float32Array;
       if (this.outputChannelsFactor === 1) return data.slice();
-      // NHWC with 2C channels -> per sample [prediction (dim), v (dim)], VpModel's layout.
       const c = this.info.inputShape[this.info.inputShape.length - 1];
-      const pixels = dim / c;
-      const r = new Float32Array(2 * b * dim);
-      for (let j = 0; j < b; j++) {
-        for (let p = 0; p < pixels; p++) {
-          const src = (j * pixels + p) * 2 * c;
-          const dst = j * 2 * dim + p * c;
-          for (let k = 0; k < c; k++) {
-            r[dst + k] = data[src + k];
-            r[dst + dim + k] = data[src + c + k];
-          }
-        }
-      }
-      return r;
+      return splitVariance(data, b, dim / c, c);
     } finally {
       out.dispose();
     }
@@ -235,6 +222,22 @@ export class OnnxModelSession {
     this.released = true;
     await this.session.release();
   }
+}
+
+/** NHWC with 2C channels -> per sample [prediction (dim), v (dim)], VpModel's layout. */
+export function splitVariance(data: Float32Array, b: number, pixels: number, c: number): Float32Array {
+  const dim = pixels * c;
+  const r = new Float32Array(2 * b * dim);
+  for (let j = 0; j < b; j++)
+    for (let p = 0; p < pixels; p++) {
+      const src = (j * pixels + p) * 2 * c;
+      const dst = j * 2 * dim + p * c;
+      for (let k = 0; k < c; k++) {
+        r[dst + k] = data[src + k];
+        r[dst + dim + k] = data[src + c + k];
+      }
+    }
+  return r;
 }
 
 /** A VpModel (src/core/parameterization.ts) over an ONNX session, with labels bound (optional). */
