@@ -160,11 +160,11 @@ async function trainInner(
   }
 
   const discreteData = dataset.shape.length === 3;
-  const init = state ? new Map() : initParams(ir, config.seed);
+  const weights = state ? state.weights : initParams(ir, config.seed);
   const engine: TrainEngine =
     config.engine === 'onnx'
-      ? await OnnxTrainEngine.create(ir, config, schedule, discreteData, init, state, log, { threads: onnxThreads })
-      : new TfjsTrainEngine(ir, config, schedule, discreteData, backend, init, state);
+      ? await OnnxTrainEngine.create(ir, config, schedule, discreteData, weights, state, log, { threads: onnxThreads })
+      : new TfjsTrainEngine(ir, config, schedule, discreteData, backend, weights, state);
   const loaderOptions = { seed: config.seed, batchSize: config.batchSize, hflip: config.hflip };
   let loader: BatchLoader;
   let stream: NormalStream;

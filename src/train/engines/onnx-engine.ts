@@ -48,7 +48,8 @@ export class OnnxTrainEngine implements TrainEngine {
     config: TrainConfig,
     schedule: DiscreteSchedule,
     discreteData: boolean,
-    init: Map<string, Float32Array>,
+    /** Initial weights: the checkpoint's when resuming. */
+    weights: ReadonlyMap<string, Float32Array>,
     state: TrainingState | null,
     log: (line: string) => void,
     options: { providers?: readonly OnnxProvider[]; threads?: number } = {},
@@ -72,7 +73,7 @@ export class OnnxTrainEngine implements TrainEngine {
         gradClip: config.gradClip,
       },
       schedule,
-      state ? state.weights : init,
+      weights,
       {
         ...(options.providers ? { providers: options.providers } : {}),
         ...(options.threads !== undefined ? { intraOpThreads: options.threads } : {}),

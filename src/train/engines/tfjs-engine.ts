@@ -37,11 +37,12 @@ export class TfjsTrainEngine implements TrainEngine {
     schedule: DiscreteSchedule,
     discreteData: boolean,
     readonly backend: string,
-    init: Map<string, Float32Array>,
+    /** Initial weights: the checkpoint's when resuming. */
+    weights: ReadonlyMap<string, Float32Array>,
     state: TrainingState | null,
   ) {
     this.name = `tfjs-${backend}`;
-    this.model = TfjsModel.create(ir, state ? state.weights : init);
+    this.model = TfjsModel.create(ir, weights);
     this.vars = this.model.trainableVariables();
     this.optimizer = new AdamOptimizer(this.vars, {
       kind: config.optimizer,

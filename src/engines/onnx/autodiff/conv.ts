@@ -41,7 +41,7 @@ export function conv2d(t: Tape, x: Value, w: Value, b: Value | null, geo: ConvGe
 function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: number[]): Value {
   const { kernel: k, stride: s } = geo;
   const p = k >> 1;
-  const [n, cout, ho, wo] = g.shape;
+  const [n, , ho, wo] = g.shape;
   const cin = w.shape[1];
   const shape = [n, cin, h, wd];
   if (s === 1) {
@@ -57,7 +57,6 @@ function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: 
     });
   }
   const outPad = [h - ((ho - 1) * s - 2 * p + k), wd - ((wo - 1) * s - 2 * p + k)];
-  void cout;
   return t.op('ConvTranspose', [g, w], shape, {
     attrs: { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p], output_padding: outPad },
     hint: 'ConvDX',

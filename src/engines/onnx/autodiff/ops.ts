@@ -93,7 +93,7 @@ export function slice(t: Tape, x: Value, axis: number, start: number, end: numbe
       const pads = new Array(2 * x.shape.length).fill(0);
       pads[axis] = start;
       pads[x.shape.length + axis] = x.shape[axis] - end;
-      return [t.op('Pad', [g, t.ints(pads)], x.shape, { vjp: undefined }), null, null, null];
+      return [t.op('Pad', [g, t.ints(pads)], x.shape), null, null, null];
     },
   });
 }

@@ -104,13 +104,12 @@ export class Tape {
   ): Value {
     // The hint names the node's role (e.g. ConvDX) so that onnxruntime's profiles say where the time goes.
     const name = `${options.hint ?? opType}_${this.#count++}`;
-    const attribute = Object.entries(options.attrs ?? {}).map(([k, v]) => attributeOf(k, v));
     this.nodes.push({
       opType,
       input: [...ins.map((v) => v.name), ...(options.extraInputs ?? [])],
       output: [name],
       name,
-      attribute,
+      attribute: Object.entries(options.attrs ?? {}).map(([k, v]) => attribute(k, v)),
     });
     const grad = this.#recording && options.vjp !== undefined && ins.some((v) => v.grad);
     const out: Value = { name, shape: [...shape], dtype: options.dtype ?? 'float', grad };
@@ -140,7 +139,7 @@ export class Tape {
       input: ins.map((v) => v.name),
       output: outs.map((o) => o.name),
       name: base,
-      attribute: Object.entries(attrs).map(([k, v]) => attributeOf(k, v)),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
     return outs;
   }
@@ -254,10 +253,6 @@ export class Tape {
   zeros(shape: readonly number[]): Value {
     return this.op('Expand', [this.scalar(0), this.ints(shape)], shape);
   }
-}
-
-function attributeOf(name: string, v: Attr): AttributeJson {
-  return attribute(name, v);
 }
 
 function valueInfo(name: string, elemType: number, dims: readonly number[]): ValueInfoJson {
