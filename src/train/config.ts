@@ -88,7 +88,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data'> = {
   previewCount: 16,
   previewSteps: 20,
   backend: 'auto',
-  // The compiled ONNX step is 4x faster than tfjs-wasm on the tiny preset and trains presets tfjs-wasm cannot fit.
+  // The compiled ONNX step is ~5x faster than tfjs-wasm on the tiny preset and trains presets tfjs-wasm cannot fit.
   engine: 'onnx',
 };
 
