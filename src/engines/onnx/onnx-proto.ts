@@ -121,6 +121,8 @@ export interface NodeJson {
   output: string[];
   name: string;
   opType: string;
+  /** Operator set domain; '' (the default) is ONNX's own. */
+  domain?: string;
   attribute: AttributeJson[];
 }
 

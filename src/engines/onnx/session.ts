@@ -112,9 +112,12 @@ export function webgpuUnavailable(env: NodeJS.ProcessEnv = process.env): string 
 
 /** A session on the first provider in `providers` that works, with why each earlier one did not. */
 export async function createProbedSession(
-  bytes: Uint8Array,
+  /** The model, or the model for a provider (built only when that provider is tried). */
+  bytes: Uint8Array | ((provider: OnnxProvider) => Uint8Array),
   providers: readonly OnnxProvider[],
   intraOpThreads?: number,
+  /** onnxruntime's per-node profiling: a JSON trace written to `<prefix>_<date>.json` when the session ends. */
+  profileFilePrefix?: string,
 ): Promise<{ session: ort.InferenceSession; provider: OnnxProvider; probes: ProviderProbe[] }> {
   if (providers.length === 0) throw new RangeError('no execution providers to try');
   const probes: ProviderProbe[] = [];
@@ -125,12 +128,14 @@ export async function createProbedSession(
       continue;
     }
     try {
-      const session = await ort.InferenceSession.create(bytes, {
+      const model = typeof bytes === 'function' ? bytes(provider) : bytes;
+      const session = await ort.InferenceSession.create(model, {
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
         // A missing provider's failure comes back in the probe; keep its native error log off the terminal.
         ...(provider !== 'cpu' ? { logSeverityLevel: 4 as const } : {}),
         ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+        ...(profileFilePrefix ? { enableProfiling: true, profileFilePrefix } : {}),
       });
       probes.push({ provider });
       return { session, provider, probes };

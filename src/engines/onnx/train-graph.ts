@@ -37,6 +37,11 @@ export interface TrainGraphSpec {
   optimizer?: { kind: 'adam' | 'adamw'; beta1: number; beta2: number; eps: number; weightDecay: number };
   /** Global gradient-norm clip; 0 disables. */
   gradClip?: number;
+  /**
+   * Block size of onnxruntime CPU's blocked convolutions (nchwc.ts) to run convolutions on; absent or null: standard
+   * Conv, which every execution provider runs. A graph built with it runs on the cpu provider only.
+   */
+  nchwcBlock?: number | null;
 }
 
 export interface DropoutInput {
@@ -71,7 +76,7 @@ export const COEFFICIENT_INPUTS = {
 } as const;
 
 export function buildTrainGraph(ir: ModelIR, spec: TrainGraphSpec): TrainGraph {
-  const t = new Tape();
+  const t = new Tape({ nchwcBlock: spec.nchwcBlock });
   const B = spec.batch;
   const xShape = ir.inputs.x.shape;
   const image = xShape.length === 3;
@@ -164,7 +169,7 @@ export function buildTrainGraph(ir: ModelIR, spec: TrainGraphSpec): TrainGraph {
       input: t.inputs,
       output: t.outputs,
     },
-    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    opsetImport: [{ domain: '', version: ONNX_OPSET }, ...[...t.domains].map((domain) => ({ domain, version: 1 }))],
     metadataProps: [],
   });
   return { bytes, spec, dropout, coefficients: coefNames };

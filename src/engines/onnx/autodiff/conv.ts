@@ -6,8 +6,11 @@
  * - dW: im2col of X (transposed to [Cin, B, H, W], padded, k*k strided Slices concatenated to
  *   [Cin*k*k, B*Ho*Wo]), then one Gemm with dY viewed as [Cout, B*Ho*Wo]. For 1x1 kernels the im2col is X itself.
  * - db: dY summed over batch and space.
+ * When the tape has a blocked-convolution block size (onnxruntime CPU), the forward Conv and the stride-1 dX Conv
+ * run on the blocked kernels instead (nchwc-conv.ts) wherever their channel counts allow.
  */
 import { numel, type Tape, type Value } from './tape.ts';
+import { nchwcApplicable, nchwcConv } from './nchwc-conv.ts';
 import { reduceSum, reshape, transpose } from './ops.ts';
 
 export interface ConvGeometry {
@@ -26,15 +29,18 @@ export function conv2d(t: Tape, x: Value, w: Value, b: Value | null, geo: ConvGe
   const ho = Math.floor((h + 2 * p - k) / s) + 1;
   const wo = Math.floor((wd + 2 * p - k) / s) + 1;
   const shape = [n, cout, ho, wo];
-  const attrs = { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p] };
   const ins = b ? [x, w, b] : [x, w];
+  const vjp = (g: Value) => [
+    x.grad ? inputGradient(t, g, w, geo, [h, wd]) : null,
+    w.grad ? weightGradient(t, g, x, geo) : null,
+    ...(b ? [b.grad ? reduceSum(t, g, [0, 2, 3]) : null] : []),
+  ];
+  if (t.nchwcBlock && nchwcApplicable(t.nchwcBlock, cin, cout)) {
+    return t.composite(ins, () => nchwcConv(t, x, w, b, { kernel: k, stride: s, pad: p }, shape, 'Conv'), vjp);
+  }
   return t.op('Conv', ins, shape, {
-    attrs,
-    vjp: (g) => [
-      x.grad ? inputGradient(t, g, w, geo, [h, wd]) : null,
-      w.grad ? weightGradient(t, g, x, geo) : null,
-      ...(b ? [b.grad ? reduceSum(t, g, [0, 2, 3]) : null] : []),
-    ],
+    attrs: { kernel_shape: [k, k], strides: [s, s], pads: [p, p, p, p] },
+    vjp,
   });
 }
 
@@ -51,6 +57,9 @@ function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: 
       k === 1
         ? wt
         : t.op('Slice', [wt, t.ints([-1, -1]), t.ints([-k - 1, -k - 1]), t.ints([2, 3]), t.ints([-1, -1])], wt.shape);
+    if (t.nchwcBlock && nchwcApplicable(t.nchwcBlock, g.shape[1], cin)) {
+      return nchwcConv(t, g, flipped, null, { kernel: k, stride: 1, pad: p }, shape, 'ConvDX');
+    }
     return t.op('Conv', [g, flipped], shape, {
       attrs: { kernel_shape: [k, k], strides: [1, 1], pads: [p, p, p, p] },
       hint: 'ConvDX',

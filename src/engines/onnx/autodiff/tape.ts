@@ -69,8 +69,19 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
   return out;
 }
 
+export interface TapeOptions {
+  /**
+   * Block size of onnxruntime CPU's blocked-layout convolutions (com.microsoft.nchwc; nchwc.ts probes it), or null
+   * for standard Conv only. Only a session on the cpu provider can run such a graph.
+   */
+  nchwcBlock?: number | null;
+}
+
 export class Tape {
   readonly nodes: NodeJson[] = [];
+  /** Operator-set domains besides ONNX's own that the nodes use. */
+  readonly domains = new Set<string>();
+  readonly nchwcBlock: number | null;
   readonly initializers: TensorJson[] = [];
   readonly inputs: ValueInfoJson[] = [];
   readonly outputs: ValueInfoJson[] = [];
@@ -79,6 +90,10 @@ export class Tape {
   #count = 0;
   /** Off while the backward pass is written: gradient ops need no VJPs of their own (no second order). */
   #recording = true;
+
+  constructor(options: TapeOptions = {}) {
+    this.nchwcBlock = options.nchwcBlock ?? null;
+  }
 
   /** A graph input. `grad`: gradients may be taken with respect to it (parameters). */
   input(name: string, shape: readonly number[], dtype: Dtype = 'float', grad = false): Value {
@@ -100,12 +115,21 @@ export class Tape {
     opType: string,
     ins: readonly Value[],
     shape: readonly number[],
-    options: { attrs?: { [name: string]: Attr }; dtype?: Dtype; vjp?: Vjp; extraInputs?: string[]; hint?: string } = {},
+    options: {
+      attrs?: { [name: string]: Attr };
+      dtype?: Dtype;
+      vjp?: Vjp;
+      extraInputs?: string[];
+      hint?: string;
+      domain?: string;
+    } = {},
   ): Value {
     // The hint names the node's role (e.g. ConvDX) so that onnxruntime's profiles say where the time goes.
     const name = `${options.hint ?? opType}_${this.#count++}`;
+    if (options.domain) this.domains.add(options.domain);
     this.nodes.push({
       opType,
+      ...(options.domain ? { domain: options.domain } : {}),
       input: [...ins.map((v) => v.name), ...(options.extraInputs ?? [])],
       output: [name],
       name,
