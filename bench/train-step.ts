@@ -46,15 +46,15 @@ import { diffusionLoss } from '../src/train/objectives.ts';
 import { AdamOptimizer, clipByGlobalNorm } from '../src/train/optimizer.ts';
 import { writeModel } from './export-ir.ts';
 
-const PYTHON = '/usr/bin/python3';
-const TRAIN_STEP_PY = fileURLToPath(new URL('./torch/train_step.py', import.meta.url));
+export const PYTHON = '/usr/bin/python3';
+export const TRAIN_STEP_PY = fileURLToPath(new URL('./torch/train_step.py', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-const DEBIAN_OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+export const DEBIAN_OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
 /** A call slower than this is timed once, without warmup (same rule in train_step.py). */
 const SINGLE_OVER_S = 20;
 
 type Phase = 'train' | 'forward';
-interface Measured {
+export interface Measured {
   ms: number;
   samples: number[];
   /** One timed call, no warmup. */
@@ -63,7 +63,7 @@ interface Measured {
 type Cell = Measured | { error: string };
 const measured = (c: Cell | undefined): Measured | null => (c && 'ms' in c ? c : null);
 
-interface ChildArgs {
+export interface ChildArgs {
   dir: string;
   /** A tfjs backend, or onnx: the compiled training step / the exported graph on onnxruntime's cpu provider. */
   backend: BackendName | 'onnx';
@@ -216,19 +216,19 @@ async function measureTfjs(a: ChildArgs & { backend: BackendName }): Promise<Mea
 
 // ---- the parent: configurations, budget, table ----
 
-interface Config {
+export interface Config {
   preset: PresetName;
   size: number;
   channels: number;
 }
 
-const CONFIGS: Config[] = [
+export const CONFIGS: Config[] = [
   { preset: 'tiny', size: 28, channels: 1 },
   { preset: 'small', size: 28, channels: 1 },
   { preset: 'base', size: 28, channels: 1 },
   { preset: 'base', size: 32, channels: 3 }, // the DDPM CIFAR-10 U-Net
 ];
-const configName = (c: Config): string => `${c.preset}-${c.size}x${c.size}x${c.channels}`;
+export const configName = (c: Config): string => `${c.preset}-${c.size}x${c.size}x${c.channels}`;
 
 interface Row {
   config: string;
@@ -252,7 +252,12 @@ function failure(stderr: string, status: number | null, signal: string | null): 
 }
 
 /** Runs a command with a deadline; the JSON of its last stdout line, or why there is none. */
-function runJson<T>(cmd: string, args: string[], timeoutS: number, env?: NodeJS.ProcessEnv): T | { error: string } {
+export function runJson<T>(
+  cmd: string,
+  args: string[],
+  timeoutS: number,
+  env?: NodeJS.ProcessEnv,
+): T | { error: string } {
   const r = spawnSync(cmd, args, {
     encoding: 'utf8',
     timeout: Math.round(Math.max(1, timeoutS) * 1000),
@@ -267,7 +272,7 @@ function runJson<T>(cmd: string, args: string[], timeoutS: number, env?: NodeJS.
   return { error: failure(r.stderr ?? '', r.status, r.signal) };
 }
 
-interface TorchResult {
+export interface TorchResult {
   engine: string;
   blas: string;
   train_ms: number;

@@ -5,7 +5,7 @@ A training step is what our trainer does (src/train/trainer.ts): forward in trai
 eps 1e-8, weight decay 0). A forward is inference (eval mode, no_grad). Tensors are NCHW, PyTorch's native layout.
 
   /usr/bin/python3 bench/torch/train_step.py --dir DIR [--batch 32] [--forward-batch 64] [--threads 2]
-      [--reps 10] [--target-s 10] [--single-over-s 20]
+      [--reps 10] [--target-s 10] [--single-over-s 20] [--train-only]
 DIR holds ir.json and params.safetensors (bench/export-ir.ts writeModel). Prints one JSON line.
 
 BLAS: the report names the library loaded. Debian's libblas.so.3 is the reference (netlib) BLAS unless OpenBLAS
@@ -68,6 +68,7 @@ def main(argv):
     ap.add_argument('--reps', type=int, default=10)
     ap.add_argument('--target-s', type=float, default=10)
     ap.add_argument('--single-over-s', type=float, default=20)
+    ap.add_argument('--train-only', action='store_true', help='time the training step only (no forward)')
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)  # Debian's torch defaults to one thread
     torch.manual_seed(0)
@@ -111,7 +112,8 @@ def main(argv):
 
     train, train_single = time_calls(train_step, args.reps, args.target_s, args.single_over_s)
     blas = blas_library()
-    fwd, fwd_single = time_calls(forward, args.reps, args.target_s, args.single_over_s)
+    fwd, fwd_single = ([], False) if args.train_only else time_calls(forward, args.reps, args.target_s,
+                                                                     args.single_over_s)
     print(json.dumps({
         'engine': f'torch {torch.__version__} cpu, {torch.get_num_threads()} threads',
         'blas': blas,
@@ -119,7 +121,7 @@ def main(argv):
         'train_ms': statistics.median(train),
         'train_samples': train,
         'train_single': train_single,
-        'forward_ms': statistics.median(fwd),
+        'forward_ms': statistics.median(fwd) if fwd else None,
         'forward_samples': fwd,
         'forward_single': fwd_single,
     }))
