@@ -52,14 +52,14 @@ function inputGradient(t: Tape, g: Value, w: Value, geo: ConvGeometry, [h, wd]: 
   const shape = [n, cin, h, wd];
   if (s === 1) {
     // Full correlation with the flipped, transposed kernel; same padding because k is odd.
+    if (t.nchwcBlock && nchwcApplicable(t.nchwcBlock, g.shape[1], cin)) {
+      return nchwcConv(t, g, w, null, { kernel: k, stride: 1, pad: p }, shape, 'ConvDX', true);
+    }
     const wt = transpose(t, w, [1, 0, 2, 3]);
     const flipped =
       k === 1
         ? wt
         : t.op('Slice', [wt, t.ints([-1, -1]), t.ints([-k - 1, -k - 1]), t.ints([2, 3]), t.ints([-1, -1])], wt.shape);
-    if (t.nchwcBlock && nchwcApplicable(t.nchwcBlock, g.shape[1], cin)) {
-      return nchwcConv(t, g, flipped, null, { kernel: k, stride: 1, pad: p }, shape, 'ConvDX');
-    }
     return t.op('Conv', [g, flipped], shape, {
       attrs: { kernel_shape: [k, k], strides: [1, 1], pads: [p, p, p, p] },
       hint: 'ConvDX',

@@ -27,8 +27,10 @@ export function nchwcApplicable(block: number, cin: number, cout: number): boole
 }
 
 /**
- * y = conv(x, w) + b on the blocked kernels. `w` is OIHW; `shape` the NCHW output shape. No VJP: the caller wraps
- * this in Tape.composite with the convolution's own.
+ * y = conv(x, W) + b on the blocked kernels, where W is `w` (OIHW) or, with `flipTransposed` (the input gradient
+ * of a stride-1 convolution), w with its two channel axes swapped and its kernel flipped, reordered straight from w
+ * in one Transpose. `shape` is the NCHW output shape. No VJP: the caller wraps this in Tape.composite with the
+ * convolution's own.
  */
 export function nchwcConv(
   t: Tape,
@@ -38,20 +40,16 @@ export function nchwcConv(
   { kernel: k, stride: s, pad: p }: ConvAttrs,
   shape: readonly number[],
   hint: string,
+  flipTransposed = false,
 ): Value {
   const block = t.nchwcBlock;
   const [n, cin, h, wd] = x.shape;
-  const [cout] = w.shape;
+  const cout = shape[1];
   if (!block || !nchwcApplicable(block, cin, cout)) {
     throw new RangeError(`internal: no blocked convolution for ${cin} -> ${cout} channels (block ${block})`);
   }
+  const filter = reshape(t, blockedFilter(t, w, block, cin, cout, k, flipTransposed), [cout, cin, k, k]);
   const nchw = cin < block;
-  const blockedW = nchw
-    ? // [Cout/b, bo, Cin, kh, kw] -> [Cout/b, Cin, kh, kw, bo]
-      transpose(t, reshape(t, w, [cout / block, block, cin, k, k]), [0, 2, 3, 4, 1])
-    : // [Cout/b, bo, Cin/b, bi, kh, kw] -> [Cout/b, Cin/b, kh, kw, bi, bo]
-      transpose(t, reshape(t, w, [cout / block, block, cin / block, block, k, k]), [0, 2, 4, 5, 3, 1]);
-  const filter = reshape(t, blockedW, [cout, cin, k, k]);
   const input = nchw ? x : t.op('ReorderInput', [x], [n, cin, h, wd], { domain: NCHWC_DOMAIN, hint: `${hint}Reorder` });
   const blocked = t.op('Conv', b ? [input, filter, b] : [input, filter], shape, {
     domain: NCHWC_DOMAIN,
@@ -63,4 +61,36 @@ export function nchwcConv(
     attrs: { channels: cout },
     hint: `${hint}Reorder`,
   });
+}
+
+/**
+ * The filter of a cin -> cout convolution in MLAS's layout: OIHWBiBo, [cout/b][cin/b][kh][kw][bi][bo], or OIHWBo,
+ * [cout/b][cin][kh][kw][bo], when cin < b. The filter is w [cout, cin, k, k], or with `flipTransposed` W[o][i][y][x]
+ * = w[i][o][k-1-y][k-1-x] for w [cin, cout, k, k].
+ */
+function blockedFilter(
+  t: Tape,
+  w: Value,
+  block: number,
+  cin: number,
+  cout: number,
+  k: number,
+  flipTransposed: boolean,
+): Value {
+  const flip = (v: Value, axes: number[]): Value =>
+    k === 1
+      ? v
+      : t.op('Slice', [v, t.ints([-1, -1]), t.ints([-k - 1, -k - 1]), t.ints(axes), t.ints([-1, -1])], v.shape);
+  if (cin < block) {
+    return flipTransposed
+      ? // w as [cin, cout/b, bo, k, k], flipped -> [cout/b, cin, kh, kw, bo]
+        transpose(t, flip(reshape(t, w, [cin, cout / block, block, k, k]), [3, 4]), [1, 0, 3, 4, 2])
+      : // w as [cout/b, bo, cin, k, k] -> [cout/b, cin, kh, kw, bo]
+        transpose(t, reshape(t, w, [cout / block, block, cin, k, k]), [0, 2, 3, 4, 1]);
+  }
+  return flipTransposed
+    ? // w as [cin/b, bi, cout/b, bo, k, k], flipped -> [cout/b, cin/b, kh, kw, bi, bo]
+      transpose(t, flip(reshape(t, w, [cin / block, block, cout / block, block, k, k]), [4, 5]), [2, 0, 4, 5, 1, 3])
+    : // w as [cout/b, bo, cin/b, bi, k, k] -> [cout/b, cin/b, kh, kw, bi, bo]
+      transpose(t, reshape(t, w, [cout / block, block, cin / block, block, k, k]), [0, 2, 4, 5, 3, 1]);
 }
