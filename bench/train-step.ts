@@ -19,7 +19,7 @@
  * (--default-blas-presets; all presets when there is no OpenBLAS).
  *
  * Every measurement runs in its own process, one at a time (no competition for the cores; a tfjs backend that
- * runs out of memory takes only its own cell down). Repetitions: one warmup, then up to --reps timed calls while
+ * runs out of memory takes only its own cell down). Repetitions: two warmups, then up to --reps timed calls while
  * they total under --target-s; a call over 20 s is timed once, with no warmup. The whole run keeps to --budget-s: a
  * measurement whose estimate (from PyTorch's time and the ratio seen so far) does not fit is skipped and says so.
  * Timings only mean something on a quiet machine: the load average is printed with each row.
@@ -81,12 +81,17 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/** First call a warmup, then up to `reps` timed calls while they total under targetS; one call if it is slow. */
+/**
+ * Two warmup calls (onnxruntime plans its memory on the first run and allocates that plan on the second: ~150k
+ * page faults on the small preset, 700k on base, then a few thousand a step), then up to `reps` timed calls while
+ * they total under targetS; one call if it is slow. PyTorch's side (train_step.py) warms up the same way.
+ */
 async function timeCalls(fn: () => void | Promise<void>, reps: number, targetS: number): Promise<Measured> {
   let t0 = performance.now();
   await fn();
   const first = performance.now() - t0;
   if (first > SINGLE_OVER_S * 1000) return { ms: first, samples: [first], single: true };
+  await fn();
   const samples: number[] = [];
   while (samples.length < reps && (samples.length === 0 || sum(samples) < targetS * 1000)) {
     t0 = performance.now();
@@ -445,9 +450,9 @@ async function parent(): Promise<void> {
         for (const phase of ['train', 'forward'] as const) {
           const refMs = measured(ref?.[phase])?.ms;
           if (refMs !== undefined) {
-            // A warmup and a timed call (one when slow), plus ~3 s of process start-up.
+            // Two warmups and a timed call (one when slow), plus ~3 s of process start-up.
             const est = (ratios[`${backend}:${phase}`] * refMs) / 1000;
-            const estimate = 3 + (est > SINGLE_OVER_S ? est : est + Math.max(est, Math.min(targetS, reps * est)));
+            const estimate = 3 + (est > SINGLE_OVER_S ? est : 2 * est + Math.max(est, Math.min(targetS, reps * est)));
             if (estimate > left()) {
               cells[phase] = {
                 error: `skipped: estimated ${estimate.toFixed(0)} s, ${Math.max(0, left()).toFixed(0)} s left`,
@@ -525,7 +530,7 @@ match the tfjs engine's within 2e-6 (\`tests/unit/torch-parity.test.ts\`). Produ
   layers; convolutions go through oneDNN either way). The OpenBLAS rows load Debian's libopenblas0-pthread (0.3.21)
   through \`LD_LIBRARY_PATH\` with \`OPENBLAS_NUM_THREADS=1\` (torch's two OpenMP threads call it; nested BLAS threads
   were slower). That is the fair baseline: pip's torch wheels bundle MKL.
-- **reps**: timed repetitions (train / forward), median reported, after one warmup; \`1*\` = a call over 20 s,
+- **reps**: timed repetitions (train / forward), median reported, after two warmups; \`1*\` = a call over 20 s,
   timed once without warmup. The pure-JS cpu backend runs the tiny preset only. Each measurement is its own process;
   the script keeps to a 10-minute budget and skips a measurement whose estimate does not fit.
 - Presets at 28x28x1 (Fashion-MNIST's shape; \`base\` there has 3 levels, 28 not being divisible by 8) and \`base\`
