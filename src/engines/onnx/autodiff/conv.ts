@@ -92,6 +92,11 @@ function weightGradient(t: Tape, g: Value, x: Value, geo: ConvGeometry): Value {
     const shifts: Value[] = [];
     for (let ky = 0; ky < k; ky++) {
       for (let kx = 0; kx < k; kx++) {
+        if (s === 1 && ky === p && kx === p) {
+          // The centre tap at stride 1 is X itself.
+          shifts.push(reshape(t, xt, [cin, 1, n, ho, wo]));
+          continue;
+        }
         const ends = [ky + (ho - 1) * s + 1, kx + (wo - 1) * s + 1];
         const shifted = t.op(
           'Slice',
