@@ -249,20 +249,22 @@ const OP_CASES: {
   onnx: (t: Tape, xs: Value[]) => Value;
   tfjs: (...xs: tf.Tensor[]) => tf.Tensor;
 }[] = [
+  // cout < cin at stride 1: the weight gradient takes the im2col of dY instead of X.
   ...[
-    { k: 3, s: 1, hw: 5 },
-    { k: 3, s: 2, hw: 6 },
-    { k: 3, s: 2, hw: 7 },
-    { k: 1, s: 1, hw: 4 },
-  ].map(({ k, s, hw }) => ({
-    name: `conv2d k${k} s${s} on ${hw}x${hw} (input, weight, bias)`,
+    { k: 3, s: 1, hw: 5, cin: 3, cout: 4 },
+    { k: 3, s: 1, hw: 5, cin: 5, cout: 2 },
+    { k: 3, s: 2, hw: 6, cin: 3, cout: 4 },
+    { k: 3, s: 2, hw: 7, cin: 5, cout: 2 },
+    { k: 1, s: 1, hw: 4, cin: 3, cout: 4 },
+  ].map(({ k, s, hw, cin, cout }) => ({
+    name: `conv2d ${cin} -> ${cout} k${k} s${s} on ${hw}x${hw} (input, weight, bias)`,
     inputs: [
-      { data: randn(2 * 3 * hw * hw), shape: [2, 3, hw, hw] },
-      { data: randn(4 * 3 * k * k, 0.3), shape: [4, 3, k, k] },
-      { data: randn(4), shape: [4] },
+      { data: randn(2 * cin * hw * hw), shape: [2, cin, hw, hw] },
+      { data: randn(cout * cin * k * k, 0.3), shape: [cout, cin, k, k] },
+      { data: randn(cout), shape: [cout] },
     ],
     onnx: (t: Tape, [x, w, b]: Value[]) => conv2d(t, x, w, b, { kernel: k, stride: s }),
-    tfjs: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tfConvNchw(x, w, s).add(b.reshape([1, 4, 1, 1])),
+    tfjs: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tfConvNchw(x, w, s).add(b.reshape([1, cout, 1, 1])),
   })),
   {
     name: 'group normalization (2 groups of 2 channels, NCHW)',
