@@ -14,12 +14,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NormalStream, StreamPurpose } from '../src/core/rng.ts';
-import { makeSchedule } from '../src/core/schedules.ts';
 import { OnnxTrainStep } from '../src/engines/onnx/train-step.ts';
 import { modelPreset, type PresetName } from '../src/model/config.ts';
 import { initParams } from '../src/model/init.ts';
-import { buildIR, numel } from '../src/model/ir.ts';
+import { buildIR } from '../src/model/ir.ts';
+import { benchBatch } from './train-step.ts';
 
 interface TraceEvent {
   cat?: string;
@@ -43,7 +42,7 @@ const { values: o } = parseArgs({
 const batch = Number(o.batch);
 const steps = Number(o.steps);
 const ir = buildIR(modelPreset(o.preset as PresetName, { channels: Number(o.channels), size: Number(o.size) }));
-const schedule = makeSchedule('linear', 1000);
+const { schedule, x0, eps, xt, t } = benchBatch(ir, batch);
 const dir = mkdtempSync(join(os.tmpdir(), 'ds-profile-'));
 const step = await OnnxTrainStep.create(
   ir,
@@ -67,16 +66,6 @@ const step = await OnnxTrainStep.create(
   },
 );
 
-const dim = numel(ir.inputs.x.shape);
-const stream = new NormalStream(1, 0, StreamPurpose.train);
-const x0 = Float32Array.from({ length: batch * dim }, () => 2 * stream.uniform() - 1);
-const eps = new Float32Array(batch * dim);
-stream.fill(eps);
-const t = Int32Array.from({ length: batch }, () => Math.floor(stream.uniform() * 1000));
-const xt = x0.map((v, i) => {
-  const ab = schedule.alphasCumprod[t[Math.floor(i / dim)]];
-  return Math.sqrt(ab) * v + Math.sqrt(1 - ab) * eps[i];
-});
 const wall: number[] = [];
 const faults: number[] = [];
 for (let i = 0; i < steps; i++) {

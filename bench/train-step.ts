@@ -102,7 +102,7 @@ async function timeCalls(fn: () => void | Promise<void>, reps: number, targetS: 
 }
 
 /** The same inputs for every engine: x0 uniform in [-1, 1], eps, t, x_t from the linear schedule. */
-function benchBatch(ir: ModelIR, batch: number) {
+export function benchBatch(ir: ModelIR, batch: number) {
   const schedule = makeSchedule('linear', 1000);
   const dim = numel(ir.inputs.x.shape);
   const stream = new NormalStream(1, 0, StreamPurpose.train);

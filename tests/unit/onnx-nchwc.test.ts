@@ -10,11 +10,12 @@ import { NCHWC_DOMAIN } from '../../src/engines/onnx/autodiff/nchwc-conv.ts';
 import * as ops from '../../src/engines/onnx/autodiff/ops.ts';
 import { Tape } from '../../src/engines/onnx/autodiff/tape.ts';
 import { nchwcBlockSize } from '../../src/engines/onnx/nchwc.ts';
-import { decodeModel, encodeModel, IR_VERSION } from '../../src/engines/onnx/onnx-proto.ts';
+import { decodeModel } from '../../src/engines/onnx/onnx-proto.ts';
 import { OnnxTrainStep } from '../../src/engines/onnx/train-step.ts';
 import { modelPreset } from '../../src/model/config.ts';
 import { initParams } from '../../src/model/init.ts';
 import { buildIR } from '../../src/model/ir.ts';
+import { relL2Error } from './helpers/relative-error.ts';
 
 const block = await nchwcBlockSize();
 
@@ -23,16 +24,6 @@ function randn(n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   new NormalStream(5, stream++, 0).fill(out);
   return out.map((v) => v * scale);
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
 }
 
 interface ConvCase {
@@ -55,14 +46,7 @@ async function convAndGradients(c: ConvCase, nchwcBlock: number | null, data: Fl
   const grads = t.gradients(ops.reduceSum(t, ops.mul(t, y, r), [0, 1, 2, 3]), [x, w, b]);
   t.output('y', y);
   grads.forEach((g, i) => t.output(`g${i}`, g));
-  const bytes = encodeModel({
-    irVersion: IR_VERSION,
-    producerName: 'test',
-    producerVersion: '0',
-    graph: { name: 'conv', node: t.nodes, initializer: t.initializers, input: t.inputs, output: t.outputs },
-    opsetImport: [{ domain: '', version: 17 }, ...[...t.domains].map((domain) => ({ domain, version: 1 }))],
-    metadataProps: [],
-  });
+  const bytes = t.encode('conv', 17);
   // Roles (node hints) of the blocked convolutions: Conv (forward), ConvDX (input gradient).
   const blockedNodes = t.nodes
     .filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv')
@@ -109,7 +93,7 @@ describe.skipIf(block === null)('blocked convolutions (onnxruntime nchwc)', () =
       expect(ref.blockedNodes).toEqual([]);
       expect(got.blockedNodes).toEqual(c.blocked);
       ['y', 'dx', 'dw', 'db'].forEach((name, i) => {
-        expect(relErr(got.outs[i], ref.outs[i]), name).toBeLessThan(1e-5);
+        expect(relL2Error(got.outs[i], ref.outs[i]), name).toBeLessThan(1e-5);
       });
     });
   }

@@ -9,7 +9,6 @@ import { makeSchedule } from '../../src/core/schedules.ts';
 import { conv2d } from '../../src/engines/onnx/autodiff/conv.ts';
 import * as ops from '../../src/engines/onnx/autodiff/ops.ts';
 import { Tape, type Value } from '../../src/engines/onnx/autodiff/tape.ts';
-import { encodeModel, IR_VERSION } from '../../src/engines/onnx/onnx-proto.ts';
 import { OnnxTrainStep, type TrainBatch } from '../../src/engines/onnx/train-step.ts';
 import { useBackend } from '../../src/engines/tfjs/backend.ts';
 import { conv2dTorch } from '../../src/engines/tfjs/conv.ts';
@@ -20,6 +19,7 @@ import { runReference } from '../../src/model/reference.ts';
 import { diffusionLoss } from '../../src/train/objectives.ts';
 import { AdamOptimizer, clipByGlobalNorm } from '../../src/train/optimizer.ts';
 import { drawStepInputs } from '../../src/train/step-inputs.ts';
+import { relL2Error } from './helpers/relative-error.ts';
 
 let streamIndex = 0;
 function randn(n: number, scale = 1): Float32Array {
@@ -91,16 +91,6 @@ function tfjsGradients(ir: ModelIR, params: Map<string, Float32Array>, batch: Tr
 
 type LossSpecLike = Parameters<typeof diffusionLoss>[1];
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
-
 beforeAll(async () => {
   await useBackend('cpu');
 });
@@ -163,7 +153,7 @@ describe('ONNX training graph: gradients', () => {
       let worst = 0;
       let worstName = '';
       for (const p of ir.params) {
-        const e = relErr(got.grads.get(p.name)!, ref.grads.get(p.name)!);
+        const e = relL2Error(got.grads.get(p.name)!, ref.grads.get(p.name)!);
         if (e > worst) [worst, worstName] = [e, p.name];
       }
       // Float32 sums with cancellation (GroupNorm weights) reach ~1e-4; a wrong VJP is off by O(1).
@@ -185,15 +175,7 @@ async function onnxOpGradients(
   const grads = t.gradients(scalar, xs);
   t.output('y', y);
   grads.forEach((g, i) => t.output(`g${i}`, g));
-  const bytes = encodeModel({
-    irVersion: IR_VERSION,
-    producerName: 'test',
-    producerVersion: '0',
-    docString: '',
-    graph: { name: 'op', node: t.nodes, initializer: t.initializers, input: t.inputs, output: t.outputs },
-    opsetImport: [{ domain: '', version: 17 }],
-    metadataProps: [],
-  });
+  const bytes = t.encode('op', 17);
   const session = await ort.InferenceSession.create(bytes);
   const feeds = Object.fromEntries(inputs.map((x, i) => [`x${i}`, new ort.Tensor('float32', x.data, x.shape)]));
   const out = await session.run(feeds);
@@ -378,8 +360,8 @@ describe('ONNX training graph: every differentiated op against tfjs', () => {
       fixedIndex++;
       const got = await onnxOpGradients(c.onnx, c.inputs);
       const ref = tfjsOpGradients(c.tfjs, c.inputs);
-      expect(relErr(got.y, ref.y)).toBeLessThan(1e-5);
-      got.grads.forEach((g, i) => expect(relErr(g, ref.grads[i]), `input ${i}`).toBeLessThan(1e-5));
+      expect(relL2Error(got.y, ref.y)).toBeLessThan(1e-5);
+      got.grads.forEach((g, i) => expect(relL2Error(g, ref.grads[i]), `input ${i}`).toBeLessThan(1e-5));
     });
   }
 
@@ -391,22 +373,14 @@ describe('ONNX training graph: every differentiated op against tfjs', () => {
     const r = randn(15);
     const [g] = t.gradients(ops.reduceSum(t, ops.mul(t, y, t.floats([5, 3], r)), [0, 1]), [table]);
     t.output('g', g);
-    const bytes = encodeModel({
-      irVersion: IR_VERSION,
-      producerName: 'test',
-      producerVersion: '0',
-      docString: '',
-      graph: { name: 'op', node: t.nodes, initializer: t.initializers, input: t.inputs, output: t.outputs },
-      opsetImport: [{ domain: '', version: 17 }],
-      metadataProps: [],
-    });
+    const bytes = t.encode('op', 17);
     const session = await ort.InferenceSession.create(bytes);
     const out = await session.run({ table: new ort.Tensor('float32', new Float32Array(12), [4, 3]) });
     const expected = new Float32Array(12);
     [2, 0, 2, 3, 2].forEach((row, i) => {
       for (let d = 0; d < 3; d++) expected[row * 3 + d] += r[i * 3 + d];
     });
-    expect(relErr(out.g.data as Float32Array, expected)).toBeLessThan(1e-6);
+    expect(relL2Error(out.g.data as Float32Array, expected)).toBeLessThan(1e-6);
   });
 });
 
@@ -518,10 +492,10 @@ describe('ONNX training graph: the optimizer step', () => {
         tf.dispose([...gradList, ...clipped.grads]);
       }
       ir.params.forEach((p, i) => {
-        expect(relErr(train.weights[i], vars[i].dataSync() as Float32Array), p.name).toBeLessThan(1e-5);
+        expect(relL2Error(train.weights[i], vars[i].dataSync() as Float32Array), p.name).toBeLessThan(1e-5);
       });
       const state = adam.exportState();
-      ir.params.forEach((p, i) => expect(relErr(train.m[i], state.m[i]), p.name).toBeLessThan(1e-5));
+      ir.params.forEach((p, i) => expect(relL2Error(train.m[i], state.m[i]), p.name).toBeLessThan(1e-5));
       expect(train.step).toBe(3);
       adam.dispose();
       tf.dispose(vars);

@@ -23,7 +23,6 @@ import { add, div, mul, reshape, sqrt, square, sub, transpose } from './autodiff
 import { diffusionLoss, type LossCoefficients } from './autodiff/loss.ts';
 import { batchShape, modelForward } from './autodiff/model-forward.ts';
 import { numel, Tape, type Value } from './autodiff/tape.ts';
-import { encodeModel, IR_VERSION } from './onnx-proto.ts';
 import { ONNX_OPSET } from './export.ts';
 
 export interface TrainGraphSpec {
@@ -157,20 +156,10 @@ export function buildTrainGraph(ir: ModelIR, spec: TrainGraphSpec): TrainGraph {
     t.output('v_out', v);
   }
 
-  const bytes = encodeModel({
-    irVersion: IR_VERSION,
-    producerName: 'diffusion-studio',
-    producerVersion: '0.1.0',
-    docString: `training step (${spec.mode}) of a ${ir.config.kind}, batch ${B}`,
-    graph: {
-      name: `diffusion_studio_train_${ir.config.kind}`,
-      node: t.nodes,
-      initializer: t.initializers,
-      input: t.inputs,
-      output: t.outputs,
-    },
-    opsetImport: [{ domain: '', version: ONNX_OPSET }, ...[...t.domains].map((domain) => ({ domain, version: 1 }))],
-    metadataProps: [],
-  });
+  const bytes = t.encode(
+    `diffusion_studio_train_${ir.config.kind}`,
+    ONNX_OPSET,
+    `training step (${spec.mode}) of a ${ir.config.kind}, batch ${B}`,
+  );
   return { bytes, spec, dropout, coefficients: coefNames };
 }

@@ -11,6 +11,8 @@
 import {
   AttributeType,
   DataType,
+  encodeModel,
+  IR_VERSION,
   type AttributeJson,
   type NodeJson,
   type TensorJson,
@@ -271,6 +273,19 @@ export class Tape {
     } finally {
       this.#recording = true;
     }
+  }
+
+  /** The graph as ONNX model bytes: ONNX's operator set `opset`, version 1 of every other domain the nodes use. */
+  encode(name: string, opset: number, docString = ''): Uint8Array {
+    return encodeModel({
+      irVersion: IR_VERSION,
+      producerName: 'diffusion-studio',
+      producerVersion: '0.1.0',
+      docString,
+      graph: { name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      opsetImport: [{ domain: '', version: opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      metadataProps: [],
+    });
   }
 
   /** Zeros of a shape without storing them (Expand of a scalar). */
