@@ -76,6 +76,7 @@ describe.skipIf(block === null)('blocked convolutions (onnxruntime nchwc)', () =
     { n: 2, cin: B, cout: 2 * B, hw: 5, k: 3, s: 1, blocked: ['Conv', 'ConvDX'], why: 'blocked input and output' },
     { n: 3, cin: 2 * B, cout: B, hw: 6, k: 3, s: 2, blocked: ['Conv'], why: 'stride 2, even size' },
     { n: 2, cin: 2 * B, cout: B, hw: 4, k: 1, s: 1, blocked: ['Conv', 'ConvDX'], why: 'pointwise' },
+    { n: 2, cin: 3, cout: B, hw: 4, k: 1, s: 1, blocked: ['Conv'], why: 'pointwise, NCHW input' },
     { n: 2, cin: B, cout: 3, hw: 5, k: 3, s: 1, blocked: ['ConvDX'], why: 'output channels not a block multiple' },
     { n: 2, cin: B + 4, cout: B, hw: 5, k: 3, s: 1, blocked: [], why: 'input channels not a block multiple' },
   ];
