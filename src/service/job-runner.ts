@@ -1,8 +1,8 @@
 /**
  * Runs jobs in worker threads, one fresh worker per job, at most `maxConcurrent` at a time (the rest wait in FIFO
  * order), whatever kind of worker a job needs: analytic sampling, sampling a trained network, a comparison. It owns
- * the lifecycle and nothing else: start, cancel (a message, then termination if the worker does not answer), and
- * crash detection, so that a job always ends in exactly one of finished / cancelled / failed and never hangs. What
+ * the lifecycle and nothing else: start, cancel (a message, then termination if the worker does not answer), a
+ * grace period for a finished worker to clean up and exit, and crash detection, so that a job always ends in exactly one of finished / cancelled / failed and never hangs. What
  * the messages mean is each job's business (see studio-service.ts).
  *
  * Protocol every job worker follows (its worker side: src/worker/job-worker.ts): the first message in is the job's
@@ -19,6 +19,15 @@ export interface JobWorkerMessage {
 
 /** How long a worker may take to honour a cancel message before it is terminated. */
 const CANCEL_GRACE_MS = 2000;
+
+/**
+ * How long a worker that has sent its final message may take to clean up (release its onnxruntime session, close
+ * its database) and exit on its own before it is terminated. Terminating it mid-cleanup can abort the whole
+ * process: onnxruntime-node then throws a C++ exception (Napi::Error) that nothing catches, and the runtime calls
+ * std::terminate ("terminate called after throwing an instance of 'Napi::Error'"), seen in CI as "Worker exited
+ * unexpectedly" for the vitest process hosting the service.
+ */
+const EXIT_GRACE_MS = 10_000;
 
 export type JobOutcome = { cancelled: true } | { cancelled: false; error: Error };
 
@@ -58,6 +67,8 @@ const isFinal = (message: JobWorkerMessage): boolean =>
 export class JobRunner {
   readonly #queue: Live[] = [];
   readonly #running = new Map<string, Live>();
+  /** Workers that have ended their job and are being given time to exit. */
+  readonly #exiting = new Set<Promise<void>>();
 
   constructor(private readonly maxConcurrent: number) {}
 
@@ -90,16 +101,19 @@ export class JobRunner {
     return true;
   }
 
-  /** Cancel everything and wait for the workers to stop. */
+  /** Cancel everything and wait for the workers to stop (each asked to cancel first, terminated if it does not). */
   async close(): Promise<void> {
     for (const live of this.#queue.splice(0)) live.settled = true;
-    const workers = [...this.#running.values()].map((l) => {
-      l.settled = true;
-      if (l.cancelTimer) clearTimeout(l.cancelTimer);
-      return l.worker?.terminate();
-    });
+    for (const live of this.#running.values()) {
+      live.settled = true;
+      if (live.cancelTimer) clearTimeout(live.cancelTimer);
+      if (live.worker && live.worker.threadId !== -1) {
+        live.worker.postMessage({ type: 'cancel' });
+        this.#reap(live.worker, CANCEL_GRACE_MS);
+      }
+    }
     this.#running.clear();
-    await Promise.allSettled(workers);
+    await Promise.allSettled([...this.#exiting]);
   }
 
   #pump(): void {
@@ -152,8 +166,22 @@ export class JobRunner {
     live.settled = true;
     if (live.cancelTimer) clearTimeout(live.cancelTimer);
     this.#running.delete(live.job.id);
-    // The worker exits on its own after its final message; terminating also covers a stuck or crashed one.
-    void live.worker?.terminate();
+    // The worker exits on its own after its final message; terminating (late) also covers a stuck one.
+    if (live.worker) this.#reap(live.worker, EXIT_GRACE_MS);
     this.#pump();
+  }
+
+  /** Waits for the worker to exit, terminating it after `graceMs`; close() awaits every such wait. */
+  #reap(worker: Worker, graceMs: number): void {
+    if (worker.threadId === -1) return; // already exited
+    const exited = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void worker.terminate().finally(resolve), graceMs);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.#exiting.add(exited);
+    void exited.then(() => this.#exiting.delete(exited));
   }
 }
