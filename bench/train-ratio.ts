@@ -11,7 +11,7 @@
  * Same step, model, weights and batch as bench/train-step.ts (its child mode runs the ONNX side, and
  * bench/torch/train_step.py --train-only the PyTorch side, with OpenBLAS as there).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,8 @@ import { writeModel } from './export-ir.ts';
 import {
   configName,
   CONFIGS,
-  DEBIAN_OPENBLAS,
+  openblasDir,
+  openblasEnv,
   PYTHON,
   runJson,
   TRAIN_STEP_PY,
@@ -52,10 +53,8 @@ const threads = Number(values.threads);
 const reps = Number(values.reps);
 const targetS = Number(values['target-s']);
 const budgetS = Number(values['budget-s']);
-const openblas = values.openblas ?? (existsSync(join(DEBIAN_OPENBLAS, 'libblas.so.3')) ? DEBIAN_OPENBLAS : null);
-const torchEnv = openblas
-  ? { ...process.env, LD_LIBRARY_PATH: openblas, OPENBLAS_NUM_THREADS: '1' }
-  : { ...process.env };
+const openblas = openblasDir(values.openblas);
+const torchEnv = openblas ? openblasEnv(openblas) : process.env;
 const wanted = values.only.split(',').filter(Boolean);
 const configs = CONFIGS.filter((c) => wanted.includes(configName(c)));
 const unknown = wanted.filter((w) => !configs.some((c) => configName(c) === w));

@@ -49,7 +49,21 @@ import { writeModel } from './export-ir.ts';
 export const PYTHON = '/usr/bin/python3';
 export const TRAIN_STEP_PY = fileURLToPath(new URL('./torch/train_step.py', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-export const DEBIAN_OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+const DEBIAN_OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+
+/** The folder whose libblas.so.3 (OpenBLAS) PyTorch runs with: `requested`, else Debian's if installed, else null. */
+export function openblasDir(requested?: string): string | null {
+  const dir = requested ?? (existsSync(join(DEBIAN_OPENBLAS, 'libblas.so.3')) ? DEBIAN_OPENBLAS : null);
+  if (dir && !existsSync(join(dir, 'libblas.so.3'))) throw new Error(`--openblas ${dir}: no libblas.so.3 there`);
+  return dir;
+}
+
+/** PyTorch's environment with OpenBLAS: one BLAS thread (torch's own threads call it; nested ones oversubscribe). */
+export const openblasEnv = (dir: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  LD_LIBRARY_PATH: dir,
+  OPENBLAS_NUM_THREADS: '1',
+});
 /** A call slower than this is timed once, without warmup (same rule in train_step.py). */
 const SINGLE_OVER_S = 20;
 
@@ -349,11 +363,8 @@ async function parent(): Promise<void> {
   const targetS = Number(values['target-s']);
   const cpuPresets = new Set(values['cpu-presets'].split(',').filter(Boolean));
   const only = values.only ? new Set(values.only.split(',')) : null;
-  const openblasDir = values.openblas ?? (existsSync(join(DEBIAN_OPENBLAS, 'libblas.so.3')) ? DEBIAN_OPENBLAS : null);
-  if (openblasDir && !existsSync(join(openblasDir, 'libblas.so.3'))) {
-    throw new Error(`--openblas ${openblasDir}: no libblas.so.3 there`);
-  }
-  const defaultBlasPresets = openblasDir
+  const blasDir = openblasDir(values.openblas);
+  const defaultBlasPresets = blasDir
     ? new Set(values['default-blas-presets'].split(',').filter(Boolean))
     : new Set<string>(CONFIGS.map((c) => c.preset));
 
@@ -367,7 +378,7 @@ async function parent(): Promise<void> {
   const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(
     `${os.cpus().length} cores (${cpuModel}), node ${process.version}, tfjs ${tf.version.tfjs}, ` +
-      `torch ${torchVersion.stdout.trim()}, OpenBLAS ${openblasDir ?? 'not found (pass --openblas DIR)'}; ` +
+      `torch ${torchVersion.stdout.trim()}, OpenBLAS ${blasDir ?? 'not found (pass --openblas DIR)'}; ` +
       `load average ${load0.map((l) => l.toFixed(2)).join(' ')}; budget ${budgetS} s`,
   );
   if (load0[0] > 0.5) console.log('warning: the machine is not quiet (1-minute load > 0.5): timings will be inflated');
@@ -430,13 +441,9 @@ async function parent(): Promise<void> {
         });
       };
       const threads = `${values.threads} threads`;
-      if (openblasDir) {
-        // One BLAS thread: torch's own OpenMP threads call it, nested threads would oversubscribe the cores.
-        const env = { ...process.env, LD_LIBRARY_PATH: openblasDir, OPENBLAS_NUM_THREADS: '1' };
-        torchRow(`PyTorch CPU, ${threads}, OpenBLAS`, env, true);
-      }
+      if (blasDir) torchRow(`PyTorch CPU, ${threads}, OpenBLAS`, openblasEnv(blasDir), true);
       if (defaultBlasPresets.has(c.preset)) {
-        torchRow(`PyTorch CPU, ${threads}, Debian default BLAS`, process.env, !openblasDir);
+        torchRow(`PyTorch CPU, ${threads}, Debian default BLAS`, process.env, !blasDir);
       }
       const ref = rows.find((r) => r.config === name && r.reference);
 

@@ -16,10 +16,10 @@ import {
   DataType,
   encodeModel,
   IR_VERSION,
+  valueInfo,
   type AttributeJson,
   type NodeJson,
   type TensorJson,
-  type ValueInfoJson,
 } from './onnx-proto.ts';
 
 export const ONNX_OPSET = 17;
@@ -135,18 +135,6 @@ class OnnxGraph {
   transpose(x: string, perm: number[]): string {
     return this.node('Transpose', [x], [attribute('perm', perm)]);
   }
-}
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoJson {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { NCHWC_DOMAIN } from './autodiff/nchwc-conv.ts';
-import { DataType, encodeModel, IR_VERSION } from './onnx-proto.ts';
+import { DataType, encodeModel, IR_VERSION, valueInfo } from './onnx-proto.ts';
 
 let probed: Promise<number | null> | null = null;
 
@@ -15,15 +15,6 @@ export function nchwcBlockSize(): Promise<number | null> {
 }
 
 async function probe(): Promise<number | null> {
-  const info = (name: string, dims: (number | string)[]) => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
   const bytes = encodeModel({
     irVersion: IR_VERSION,
     producerName: 'diffusion-studio',
@@ -34,8 +25,8 @@ async function probe(): Promise<number | null> {
         { opType: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'], name: 'reorder', attribute: [] },
       ],
       initializer: [],
-      input: [info('x', [1, 4, 1, 1])],
-      output: [info('y', [1, 'c', 1, 1])],
+      input: [valueInfo('x', DataType.FLOAT, [1, 4, 1, 1])],
+      output: [valueInfo('y', DataType.FLOAT, [1, 'c', 1, 1])],
     },
     opsetImport: [
       { domain: '', version: 17 },

@@ -154,6 +154,19 @@ export interface ModelJson {
   metadataProps: { key: string; value: string }[];
 }
 
+/** A graph input or output: a tensor of `elemType` whose dims are sizes or symbolic names (e.g. 'batch'). */
+export function valueInfo(name: string, elemType: number, dims: readonly (number | string)[]): ValueInfoJson {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
 /** Serialized ModelProto bytes; throws if the object does not fit the schema. */
 export function encodeModel(model: ModelJson): Uint8Array {
   const problem = ModelProto.verify(model);

@@ -13,6 +13,7 @@ import {
   DataType,
   encodeModel,
   IR_VERSION,
+  valueInfo,
   type AttributeJson,
   type NodeJson,
   type TensorJson,
@@ -292,8 +293,4 @@ export class Tape {
   zeros(shape: readonly number[]): Value {
     return this.op('Expand', [this.scalar(0), this.ints(shape)], shape);
   }
-}
-
-function valueInfo(name: string, elemType: number, dims: readonly number[]): ValueInfoJson {
-  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
